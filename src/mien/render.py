@@ -1,0 +1,219 @@
+"""Render a face with new target landmarks: motion, then texture, then compose.
+
+Every control ends here. Given a photo, one of its faces and target landmarks in the
+photo's frame, :func:`plan` computes everything at working resolution (warp fields,
+texture masks, illumination gains, flow refinement) and :func:`execute` applies it once
+to the full-resolution pixels and pastes the result so that every pixel outside the
+edited region is bit-identical to the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import mesh, texture
+from .compose import feather, multiband_blend, paste
+from .face import Face
+from .image import from_float, to_float
+from .warp import Grid, MeshWarp, apply, compose, grid_around, mesh_warp, refinement_flow, support_band
+
+#: Face width in working pixels.
+WORK_FACE_PX = 448
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """Texture for part of the face, taken from another photo of the same person.
+
+    Attributes:
+        pixels: ``(H', W', 3)`` ``uint8``/``uint16`` RGB of the texture photo.
+        face: the face in ``pixels`` whose texture is used.
+        weights: ``(478,)`` ``float`` in ``[0, 1]``: how much texture each landmark takes.
+        reference: ``(478, 3)`` the texture face's landmarks aligned into the edited
+            photo's frame; where they agree with the edited face's own landmarks, the two
+            photos should look alike (used for illumination matching and refinement).
+    """
+
+    pixels: np.ndarray
+    face: Face
+    weights: np.ndarray
+    reference: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPlan:
+    layer: Layer
+    warp: MeshWarp
+    map: np.ndarray          # (h, w, 2) refined backward map into layer.pixels
+    alpha: np.ndarray        # (h, w) float32 feathered texture weight
+    gain: np.ndarray         # (h, w, 3) float32 illumination gain
+    preview: np.ndarray      # (h, w, 3) float32 adapted texture at working resolution
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """Everything :func:`execute` needs, at working resolution.
+
+    ``preview`` is the rendered crop at working resolution, ``(h, w, 3)`` ``float32``,
+    for live previews.
+    """
+
+    grid: Grid
+    warp: MeshWarp
+    layers: tuple[LayerPlan, ...]
+    preview: np.ndarray
+
+
+def _sample(image: np.ndarray, field: np.ndarray, factor: float) -> np.ndarray:
+    """Sample a full-resolution image at working resolution without aliasing.
+
+    Args:
+        image: ``(H, W, 3)`` integer RGB.
+        field: ``(h, w, 2)`` positions in ``image`` (full pixels).
+        factor: working pixels per image pixel (``<= 1`` shrinks before sampling).
+
+    Returns:
+        ``(h, w, 3)`` ``float32`` in ``[0, 1]``.
+    """
+    h, w = image.shape[:2]
+    x0 = int(np.clip(np.floor(field[..., 0].min()) - 4, 0, w - 1))
+    y0 = int(np.clip(np.floor(field[..., 1].min()) - 4, 0, h - 1))
+    x1 = int(np.clip(np.ceil(field[..., 0].max()) + 5, x0 + 1, w))
+    y1 = int(np.clip(np.ceil(field[..., 1].max()) + 5, y0 + 1, h))
+    roi = image[y0:y1, x0:x1]
+    f = min(1.0, factor)
+    if f < 0.999:
+        sw, sh = max(1, round(roi.shape[1] * f)), max(1, round(roi.shape[0] * f))
+        fx, fy = sw / roi.shape[1], sh / roi.shape[0]
+        roi = cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
+    else:
+        fx = fy = 1.0
+    mx = ((field[..., 0] - x0 + 0.5) * fx - 0.5).astype(np.float32)
+    my = ((field[..., 1] - y0 + 0.5) * fy - 0.5).astype(np.float32)
+    out = cv2.remap(roi, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return to_float(out)
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _visibility(face: Face) -> np.ndarray:
+    """``(478,)`` how squarely each landmark's surface faces the camera, in ``[0, 1]``.
+
+    Texture seen at a grazing angle (the far side of a turned head) is stretched and
+    partly hidden; it is faded out rather than transferred.
+    """
+    _, tris = mesh.canonical()
+    p = face.landmarks[: mesh.N_SURFACE].astype(np.float64)
+    normals = np.cross(p[tris[:, 1]] - p[tris[:, 0]], p[tris[:, 2]] - p[tris[:, 0]])
+    vert = np.zeros_like(p)
+    for k in range(3):
+        np.add.at(vert, tris[:, k], normals)
+    vert /= np.linalg.norm(vert, axis=1, keepdims=True) + 1e-12
+    facing = -vert[:, 2]
+    if np.median(facing) < 0:  # winding differs from the assumed one: flip
+        facing = -facing
+    vis = np.ones(mesh.N_LANDMARKS)
+    vis[: mesh.N_SURFACE] = np.clip((facing - 0.1) / 0.3, 0.0, 1.0)
+    return vis
+
+
+def _agreement(face: Face, reference: np.ndarray) -> np.ndarray:
+    """``(478,)`` weight of landmarks where the two photos should look alike.
+
+    High on skin whose landmarks the expression did not move (relative to the
+    inter-ocular distance); zero on eyes, brows and lips, whose look always changes.
+    """
+    motion = np.linalg.norm(reference[:, :2] - face.landmarks[:, :2], axis=1) / max(face.interocular, 1.0)
+    w = np.exp(-((motion / 0.04) ** 2))
+    features = np.zeros(mesh.N_LANDMARKS)
+    for contour in (mesh.LIPS_OUTER, mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_BROW, mesh.RIGHT_BROW):
+        features[list(contour)] = 1.0
+    features[mesh.N_SURFACE:] = 1.0
+    return w * (1.0 - features) * mesh.border_weights()
+
+
+def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer, ...] = (),
+         *, refine: bool = True, work_px: int = WORK_FACE_PX) -> Plan:
+    """Compute an edit at working resolution.
+
+    Args:
+        pixels: ``(H, W, 3)`` ``uint8``/``uint16`` RGB photo being edited.
+        face: the face in ``pixels`` to edit.
+        target: ``(478, 3)`` target landmarks in ``pixels``' frame.
+        layers: texture sources, composited in order over the warped photo.
+        refine: align each layer to the warped photo with optical flow.
+        work_px: face width in working pixels.
+    """
+    target = np.asarray(target, np.float64)
+    both = np.concatenate([face.points, target[:, :2]])
+    grid = grid_around(both, face.image_size, work_px)
+    sy, sx = grid.ratio
+    scale = 1.0 / max(sx, sy)
+    face_work = face.size * scale
+    own = mesh_warp(face.points, target[:, :2], grid, target_depth=target[:, 2])
+    base = _sample(pixels, own.map, scale)
+    preview = base.copy()
+    layer_plans = []
+    for layer in layers:
+        ring, _ = support_band(layer.face.points[: mesh.N_SURFACE])
+        warp = mesh_warp(layer.face.points, target[:, :2], grid, target_depth=target[:, 2], source_ring=ring)
+        factor = scale * face.size / max(layer.face.size, 1.0)
+        weights = np.asarray(layer.weights, np.float64) * mesh.border_weights() * _visibility(layer.face)
+        alpha = feather(np.clip(warp.attribute(weights), 0, 1), 0, max(1.0, face_work / 90))
+        agree = own.attribute(_agreement(face, layer.reference)) * (own.ids >= 0)
+        tex = _sample(layer.pixels, warp.map, factor)
+        gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
+        field = warp.map
+        if refine and alpha.max() > 0:
+            confidence = agree * (alpha > 0.01)
+            flow = refinement_flow(_grey(base), _grey(tex * gain), confidence, sigma=face_work / 20)
+            field = compose(warp.map, flow)
+            tex = _sample(layer.pixels, field, factor)
+        adapted = np.clip(tex * gain, 0, 1)
+        preview = preview + alpha[..., None] * (adapted - preview)
+        layer_plans.append(LayerPlan(layer, warp, field, alpha, gain, adapted))
+    return Plan(grid, own, tuple(layer_plans), preview)
+
+
+def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
+    """Apply a :class:`Plan` to the full-resolution photo.
+
+    Returns:
+        ``(H, W, 3)`` array of ``pixels``' dtype; pixels the edit does not reach are
+        bit-identical to ``pixels``.
+    """
+    grid = p.grid
+    out_crop = to_float(apply(pixels, p.warp.map, grid))
+    disp = np.abs(p.warp.displacement()).max(axis=2)
+    changed_work = disp > 1e-3
+    for lp in p.layers:
+        alpha_full = grid.upsample(lp.alpha)
+        ys, xs = np.nonzero(alpha_full > 1.0 / 512)
+        if ys.size == 0:
+            continue
+        changed_work |= lp.alpha > 0
+        # Only the alpha's bounding box (plus a blend margin) needs the texture.
+        pad = 16
+        by0, by1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, alpha_full.shape[0])
+        bx0, bx1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, alpha_full.shape[1])
+        sub = Grid(grid.x0 + bx0, grid.y0 + by0, (by1 - by0, bx1 - bx0), grid.size)
+        field_full = grid.upsample(lp.map - grid.coords())[by0:by1, bx0:bx1] + sub.full_coords()
+        tex = cv2.remap(lp.layer.pixels, field_full[..., 0], field_full[..., 1], cv2.INTER_CUBIC,
+                        borderMode=cv2.BORDER_REFLECT)
+        gain = grid.upsample(lp.gain)[by0:by1, bx0:bx1]
+        region = out_crop[by0:by1, bx0:bx1]
+        out_crop[by0:by1, bx0:bx1] = multiband_blend(region, to_float(tex) * gain, alpha_full[by0:by1, bx0:bx1])
+    changed = grid.upsample(cv2.dilate(changed_work.astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
+    result = from_float(out_crop, pixels.dtype)
+    return paste(pixels, result, grid.x0, grid.y0, changed)
+
+
+def render(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer, ...] = (),
+           *, refine: bool = True) -> np.ndarray:
+    """:func:`plan` then :func:`execute`: the full-resolution edit."""
+    return execute(pixels, plan(pixels, face, target, layers, refine=refine))

@@ -1,0 +1,343 @@
+"""Motion: dense backward warp fields from one face mesh to another.
+
+Convention (as in kornia): a warp field is **backward**. For every pixel ``p`` of the
+*output* (target geometry) it stores the position ``map[p]`` in the *source* image to
+sample, in full-resolution source pixels ``(x, y)``, pixel centres on integers.
+
+Fields are computed on a :class:`Grid`, a working-resolution lattice over a crop of the
+output frame, then upsampled and applied **once** to the full-resolution source (seed 001
+§4.3), so a 20-megapixel photo is resampled once, at its own resolution.
+
+A face mesh is warped triangle by triangle over MediaPipe's 898-triangle tessellation;
+a band of triangles out to a support ring around the face carries the displacement down
+to exactly zero, so the field is continuous, has no seam and is the identity outside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from . import mesh
+
+#: How far the support ring lies from the face centre, relative to the face outline.
+RING_FACTOR = 1.6
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A working-resolution sampling lattice over a crop of the full-resolution frame.
+
+    The crop is ``[x0, x0 + full_size[1]) x [y0, y0 + full_size[0])`` in full pixels;
+    working pixel ``(i, j)`` sits at full-resolution position
+    ``(x0 + (j + 0.5) * sx - 0.5, y0 + (i + 0.5) * sy - 0.5)`` with ``sx, sy`` the
+    full-to-working size ratios, which is exactly what ``cv2.resize`` assumes, so a
+    working field upsamples to the crop with one bilinear resize.
+    """
+
+    x0: int
+    y0: int
+    full_size: tuple[int, int]
+    size: tuple[int, int]
+
+    @property
+    def ratio(self) -> tuple[float, float]:
+        """``(sy, sx)`` full pixels per working pixel."""
+        return self.full_size[0] / self.size[0], self.full_size[1] / self.size[1]
+
+    def to_work(self, points: np.ndarray) -> np.ndarray:
+        """Full-resolution ``(..., 2)`` ``(x, y)`` points to working pixel coordinates."""
+        sy, sx = self.ratio
+        out = np.empty(points.shape, np.float64)
+        out[..., 0] = (points[..., 0] - self.x0 + 0.5) / sx - 0.5
+        out[..., 1] = (points[..., 1] - self.y0 + 0.5) / sy - 0.5
+        return out
+
+    def coords(self) -> np.ndarray:
+        """``(h, w, 2)`` ``float32`` full-resolution ``(x, y)`` of every working pixel."""
+        sy, sx = self.ratio
+        h, w = self.size
+        xs = self.x0 + (np.arange(w) + 0.5) * sx - 0.5
+        ys = self.y0 + (np.arange(h) + 0.5) * sy - 0.5
+        gx, gy = np.meshgrid(xs.astype(np.float32), ys.astype(np.float32))
+        return np.stack([gx, gy], axis=-1)
+
+    def full_coords(self) -> np.ndarray:
+        """``(H, W, 2)`` ``float32`` full-resolution ``(x, y)`` of every crop pixel."""
+        h, w = self.full_size
+        gx, gy = np.meshgrid(np.arange(self.x0, self.x0 + w, dtype=np.float32),
+                             np.arange(self.y0, self.y0 + h, dtype=np.float32))
+        return np.stack([gx, gy], axis=-1)
+
+    def upsample(self, values: np.ndarray) -> np.ndarray:
+        """Bilinearly resize a working-resolution ``(h, w[, C])`` array to the crop."""
+        h, w = self.full_size
+        if (h, w) == tuple(self.size):
+            return values
+        return cv2.resize(values, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def grid_around(points: np.ndarray, image_size: tuple[int, int], face_px: int = 448,
+                margin: float = RING_FACTOR + 0.1) -> Grid:
+    """The grid for editing one face.
+
+    Args:
+        points: ``(N, 2)`` face landmarks (full pixels) whose outline sets the crop.
+        image_size: ``(h, w)`` of the full image.
+        face_px: the face's width in working pixels (never more than full resolution).
+        margin: crop half-size relative to the face outline's half-size.
+    """
+    oval = points[list(mesh.FACE_OVAL)] if len(points) >= mesh.N_SURFACE else points
+    centre = oval.mean(axis=0)
+    half = np.abs(oval - centre).max(axis=0) * margin + 2
+    h, w = image_size
+    x0, y0 = int(max(0, np.floor(centre[0] - half[0]))), int(max(0, np.floor(centre[1] - half[1])))
+    x1, y1 = int(min(w, np.ceil(centre[0] + half[0]) + 1)), int(min(h, np.ceil(centre[1] + half[1]) + 1))
+    face_w = float(np.ptp(oval[:, 0])) + 1.0
+    f = min(1.0, face_px / face_w)
+    size = (max(2, round((y1 - y0) * f)), max(2, round((x1 - x0) * f)))
+    return Grid(x0, y0, (y1 - y0, x1 - x0), size)
+
+
+def support_band(points: np.ndarray, factor: float = RING_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+    """A ring of support points around a face and the band of triangles out to it.
+
+    Args:
+        points: ``(N, 2)`` face landmarks.
+
+    Returns:
+        ``(ring, triangles)``: ``(L, 2)`` ring points (indices ``N .. N+L-1``) and
+        ``(2L, 3)`` triangles joining the face outline to the ring.
+    """
+    loop = mesh.boundary_loop()
+    n, count = len(points), len(loop)
+    outline = points[loop]
+    centre = outline.mean(axis=0)
+    ring = centre + factor * (outline - centre)
+    i = np.arange(count)
+    j = (i + 1) % count
+    tris = np.concatenate([
+        np.stack([loop[i], loop[j], n + j], 1),
+        np.stack([loop[i], n + j, n + i], 1),
+    ])
+    return ring, tris.astype(np.int32)
+
+
+def rasterize(points: np.ndarray, triangles: np.ndarray, size: tuple[int, int],
+              depth: np.ndarray | None = None) -> np.ndarray:
+    """Which triangle covers each pixel.
+
+    Args:
+        points: ``(N, 2)`` vertex positions in the raster's pixel coordinates.
+        triangles: ``(T, 3)`` vertex indices.
+        size: ``(h, w)`` of the raster.
+        depth: optional ``(N,)`` depth, larger farther; nearer triangles win overlaps.
+
+    Returns:
+        ``(h, w)`` ``int32`` triangle index, ``-1`` where no triangle is.
+    """
+    ids = np.full(size, -1, np.int32)
+    corners = points[triangles]
+    a = corners[:, 1] - corners[:, 0]
+    b = corners[:, 2] - corners[:, 0]
+    area = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    order = np.arange(len(triangles))
+    if depth is not None:
+        order = np.argsort(-depth[triangles].mean(axis=1), kind="stable")
+    fixed = np.round(corners * 16).astype(np.int32)
+    for t in order:
+        if abs(area[t]) > 1e-9:
+            cv2.fillConvexPoly(ids, fixed[t], int(t), lineType=cv2.LINE_8, shift=4)
+    return ids
+
+
+def interpolate(points: np.ndarray, triangles: np.ndarray, values: np.ndarray, ids: np.ndarray,
+                outside: np.ndarray | float = 0.0) -> np.ndarray:
+    """Linear interpolation of per-vertex values over rasterised triangles.
+
+    Args:
+        points: ``(N, 2)`` vertex positions in raster pixels.
+        triangles: ``(T, 3)``.
+        values: ``(N, K)`` per-vertex values.
+        ids: ``(h, w)`` from :func:`rasterize`.
+        outside: value where no triangle covers, broadcastable to ``(h, w, K)``.
+
+    Returns:
+        ``(h, w, K)`` ``float32``. Barycentric weights are clamped to the triangle, so a
+        pixel drawn just outside its triangle's edge takes the edge's value.
+    """
+    h, w = ids.shape
+    k = values.shape[1]
+    out = np.empty((h, w, k), np.float32)
+    out[...] = outside
+    flat = ids.ravel()
+    where = np.flatnonzero(flat >= 0)
+    if where.size == 0:
+        return out
+    t = flat[where]
+    p0 = points[triangles[:, 0]]
+    e1 = points[triangles[:, 1]] - p0
+    e2 = points[triangles[:, 2]] - p0
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+    px = (where % w).astype(np.float64) - p0[t, 0]
+    py = (where // w).astype(np.float64) - p0[t, 1]
+    l1 = (px * e2[t, 1] - py * e2[t, 0]) / det[t]
+    l2 = (py * e1[t, 0] - px * e1[t, 1]) / det[t]
+    lam = np.stack([1.0 - l1 - l2, l1, l2], axis=1)
+    lam = np.clip(lam, 0.0, None)
+    lam /= lam.sum(axis=1, keepdims=True)
+    tv = values[triangles[t]]  # (M, 3, K)
+    res = np.einsum("mj,mjk->mk", lam, tv)
+    out.reshape(-1, k)[where] = res
+    return out
+
+
+@dataclass(frozen=True)
+class MeshWarp:
+    """A face-mesh warp sampled on a grid.
+
+    Attributes:
+        grid: where it is sampled.
+        map: ``(h, w, 2)`` ``float32`` backward map: full-resolution source ``(x, y)`` for
+            every working pixel (see the module's convention).
+        ids: ``(h, w)`` ``int32`` covering triangle (``-1`` outside the support ring).
+        points: ``(N + L, 2)`` target vertices in working pixels (mesh + ring).
+        triangles: ``(T, 3)`` the triangles drawn (mesh + band).
+    """
+
+    grid: Grid
+    map: np.ndarray
+    ids: np.ndarray
+    points: np.ndarray
+    triangles: np.ndarray
+
+    def attribute(self, values: np.ndarray, outside: float = 0.0) -> np.ndarray:
+        """Interpolate ``(478,)`` or ``(478, K)`` per-landmark values over the target mesh.
+
+        Ring vertices take ``outside``. Returns ``(h, w)`` or ``(h, w, K)`` ``float32``.
+        """
+        vals = np.asarray(values, np.float64)
+        squeeze = vals.ndim == 1
+        vals = vals.reshape(len(vals), -1)
+        extra = np.full((len(self.points) - len(vals), vals.shape[1]), outside)
+        out = interpolate(self.points, self.triangles, np.concatenate([vals, extra]), self.ids, outside)
+        return out[..., 0] if squeeze else out
+
+    def displacement(self) -> np.ndarray:
+        """``(h, w, 2)`` ``float32`` ``map - grid.coords()``, full-resolution pixels."""
+        return self.map - self.grid.coords()
+
+
+def mesh_warp(source: np.ndarray, target: np.ndarray, grid: Grid,
+              target_depth: np.ndarray | None = None, source_ring: np.ndarray | None = None) -> MeshWarp:
+    """The backward warp that moves ``source`` landmarks onto ``target`` landmarks.
+
+    Args:
+        source: ``(478, 2)`` landmark positions in the source image (full pixels).
+        target: ``(478, 2)`` where those landmarks should land in the output (full pixels).
+        grid: the working grid over the output.
+        target_depth: optional ``(478,)`` target depth (larger farther) to order overlaps.
+        source_ring: support ring in the source image; by default the target's ring, so
+            the field is exactly the identity on and outside the ring.
+
+    Returns:
+        A :class:`MeshWarp`; outside the ring the map is the identity.
+    """
+    surface = mesh.N_SURFACE
+    _, tris = mesh.canonical()
+    ring, band = support_band(target[:surface])
+    src_ring = ring if source_ring is None else source_ring
+    tgt_all = np.concatenate([target[:surface], ring]).astype(np.float64)
+    src_all = np.concatenate([source[:surface], src_ring]).astype(np.float64)
+    tri_all = np.concatenate([tris, band])
+    depth = None
+    if target_depth is not None:
+        depth = np.concatenate([target_depth[:surface], np.full(len(ring), target_depth.max() + 1.0)])
+    work = grid.to_work(tgt_all)
+    ids = rasterize(work, tri_all, grid.size, depth)
+    coords = grid.coords()
+    warped = interpolate(work, tri_all, src_all, ids, outside=0.0)
+    outside = ids < 0
+    warped[outside] = coords[outside]
+    return MeshWarp(grid, warped, ids, work, tri_all)
+
+
+def compose(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``field(x + flow(x))``: follow a working-resolution flow, then the field.
+
+    Args:
+        field: ``(h, w, 2)`` backward map.
+        flow: ``(h, w, 2)`` displacement in working pixels.
+    """
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(field, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+_dis = None
+
+
+def refinement_flow(fixed: np.ndarray, moving: np.ndarray, confidence: np.ndarray,
+                    sigma: float) -> np.ndarray:
+    """Residual alignment of two warped images, trusted only where they should agree.
+
+    DIS optical flow (OpenCV) from ``fixed`` to ``moving`` is averaged with weights
+    ``confidence`` by a Gaussian of width ``sigma`` (normalised convolution), which both
+    removes flow noise and carries the correction smoothly into regions where the two
+    images legitimately differ (an open mouth against a closed one); far from any
+    confident pixel the correction fades to zero.
+
+    Args:
+        fixed, moving: ``(h, w)`` ``float32`` grey images in ``[0, 1]``, already
+            illumination matched.
+        confidence: ``(h, w)`` ``float32`` in ``[0, 1]``.
+        sigma: smoothing width in working pixels.
+
+    Returns:
+        ``(h, w, 2)`` ``float32`` flow: ``fixed(x) ~ moving(x + flow(x))``.
+    """
+    global _dis
+    if _dis is None:
+        _dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    a = np.clip(fixed * 255 + 0.5, 0, 255).astype(np.uint8)
+    b = np.clip(moving * 255 + 0.5, 0, 255).astype(np.uint8)
+    flow = _dis.calc(a, b, None)
+    c = confidence.astype(np.float32)
+    # Ignore implausible vectors: a real residual is a few pixels.
+    mag = np.linalg.norm(flow, axis=2)
+    c = c * (mag < 0.06 * max(a.shape)).astype(np.float32)
+    num = cv2.GaussianBlur(flow * c[..., None], (0, 0), sigma)
+    den = cv2.GaussianBlur(c, (0, 0), sigma)
+    prior = 0.02  # weight of "no correction" where confidence is scarce
+    return num / (den + prior)[..., None]
+
+
+def apply(image: np.ndarray, field: np.ndarray, grid: Grid,
+          interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """Warp a full-resolution image by a working-resolution backward field, once.
+
+    Args:
+        image: ``(H, W, C)`` source image (any dtype OpenCV remaps), full resolution.
+        field: ``(h, w, 2)`` backward map on ``grid`` in full-resolution source pixels.
+        grid: the grid ``field`` lives on.
+
+    Returns:
+        ``(Hc, Wc, C)`` the crop ``grid.full_size`` of the output, same dtype as ``image``.
+    """
+    disp = grid.upsample(field - grid.coords())
+    full = grid.full_coords() + disp
+    return cv2.remap(image, full[..., 0], full[..., 1], interpolation, borderMode=cv2.BORDER_REFLECT)
+
+
+def jacobian_determinant(field: np.ndarray) -> np.ndarray:
+    """``(h-1, w-1)`` determinant of a backward map's Jacobian (forward differences).
+
+    Positive everywhere means the warp keeps orientation: no fold-over.
+    """
+    dx = field[:-1, 1:] - field[:-1, :-1]
+    dy = field[1:, :-1] - field[:-1, :-1]
+    return dx[..., 0] * dy[..., 1] - dx[..., 1] * dy[..., 0]
