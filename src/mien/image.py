@@ -70,3 +70,25 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint8:
         return pixels
     return from_float(to_float(pixels), np.uint8)
+
+
+def blur(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of ``(h, w[, C])`` ``float32`` values, fast for large ``sigma``.
+
+    For ``sigma`` above a few pixels the values are shrunk (area averaging), blurred with
+    the proportionally smaller Gaussian and enlarged again: the result differs from an
+    exact blur by far less than the blur itself, at a fraction of the cost.
+    """
+    import cv2
+
+    if sigma <= 0:
+        return values
+    h, w = values.shape[:2]
+    k = int(max(1, min(sigma / 3.0, min(h, w) / 8)))
+    if k <= 1:
+        return cv2.GaussianBlur(values, (0, 0), sigma)
+    small = cv2.resize(values, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    sx, sy = w / small.shape[1], h / small.shape[0]
+    inner = np.sqrt(max(sigma**2 - (k**2) / 12.0, 0.25)) / ((sx + sy) / 2)
+    small = cv2.GaussianBlur(small, (0, 0), inner)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -18,10 +18,10 @@ from . import mesh, texture
 from .compose import feather, multiband_blend, paste
 from .face import Face
 from .image import from_float, to_float
-from .warp import Grid, MeshWarp, apply, compose, grid_around, mesh_warp, refinement_flow, support_band
+from .warp import Grid, TargetMesh, apply, compose, grid_around, refinement_flow, support_band, target_mesh
 
 #: Face width in working pixels.
-WORK_FACE_PX = 448
+WORK_FACE_PX = 384
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,7 +46,6 @@ class Layer:
 @dataclass(frozen=True, eq=False)
 class LayerPlan:
     layer: Layer
-    warp: MeshWarp
     map: np.ndarray          # (h, w, 2) refined backward map into layer.pixels
     alpha: np.ndarray        # (h, w) float32 feathered texture weight
     gain: np.ndarray         # (h, w, 3) float32 illumination gain
@@ -62,7 +61,8 @@ class Plan:
     """
 
     grid: Grid
-    warp: MeshWarp
+    mesh: TargetMesh
+    map: np.ndarray
     layers: tuple[LayerPlan, ...]
     preview: np.ndarray
 
@@ -155,29 +155,46 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
     sy, sx = grid.ratio
     scale = 1.0 / max(sx, sy)
     face_work = face.size * scale
-    own = mesh_warp(face.points, target[:, :2], grid, target_depth=target[:, 2])
-    base = _sample(pixels, own.map, scale)
+    tm = target_mesh(target[:, :2], grid, depth=target[:, 2])
+    surface, n_ring = mesh.N_SURFACE, len(tm.ring)
+    # Every per-vertex quantity is interpolated in one pass over the rasterised mesh:
+    # columns are the photo's displacement, then per layer displacement, texture weight
+    # and agreement weight.
+    columns = [np.concatenate([face.points[:surface] - target[:surface, :2], np.zeros((n_ring, 2))])]
+    for layer in layers:
+        ring, _ = support_band(layer.face.points[:surface])
+        weights = np.asarray(layer.weights, np.float64) * mesh.border_weights() * _visibility(layer.face)
+        columns += [
+            np.concatenate([layer.face.points[:surface] - target[:surface, :2], ring - tm.ring]),
+            np.concatenate([weights[:surface], np.zeros(n_ring)])[:, None],
+            np.concatenate([_agreement(face, layer.reference)[:surface], np.zeros(n_ring)])[:, None],
+        ]
+    values = tm.interpolate(np.concatenate(columns, axis=1))
+    coords = grid.coords()
+    own = coords + values[..., 0:2]
+    base = _sample(pixels, own, scale)
     preview = base.copy()
     layer_plans = []
-    for layer in layers:
-        ring, _ = support_band(layer.face.points[: mesh.N_SURFACE])
-        warp = mesh_warp(layer.face.points, target[:, :2], grid, target_depth=target[:, 2], source_ring=ring)
+    for k, layer in enumerate(layers):
+        c = 2 + 4 * k
+        field = coords + values[..., c:c + 2]
+        alpha = feather(np.clip(values[..., c + 2], 0, 1), 0, max(1.0, face_work / 90))
+        agree = values[..., c + 3]
         factor = scale * face.size / max(layer.face.size, 1.0)
-        weights = np.asarray(layer.weights, np.float64) * mesh.border_weights() * _visibility(layer.face)
-        alpha = feather(np.clip(warp.attribute(weights), 0, 1), 0, max(1.0, face_work / 90))
-        agree = own.attribute(_agreement(face, layer.reference)) * (own.ids >= 0)
-        tex = _sample(layer.pixels, warp.map, factor)
+        tex = _sample(layer.pixels, field, factor)
         gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
-        field = warp.map
         if refine and alpha.max() > 0:
-            confidence = agree * (alpha > 0.01)
+            # Inside the region E's texture follows the mesh; toward the seam it is pulled
+            # into alignment with the surrounding warped photo, so edges meet.
+            confidence = agree * (4.0 * alpha * (1.0 - alpha))
             flow = refinement_flow(_grey(base), _grey(tex * gain), confidence, sigma=face_work / 20)
-            field = compose(warp.map, flow)
+            seam = np.clip(2.0 * (1.0 - alpha), 0.0, 1.0)[..., None]
+            field = field + seam * (compose(field, flow) - field)
             tex = _sample(layer.pixels, field, factor)
         adapted = np.clip(tex * gain, 0, 1)
         preview = preview + alpha[..., None] * (adapted - preview)
-        layer_plans.append(LayerPlan(layer, warp, field, alpha, gain, adapted))
-    return Plan(grid, own, tuple(layer_plans), preview)
+        layer_plans.append(LayerPlan(layer, field, alpha, gain, adapted))
+    return Plan(grid, tm, own, tuple(layer_plans), preview)
 
 
 def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
@@ -188,8 +205,8 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
         bit-identical to ``pixels``.
     """
     grid = p.grid
-    out_crop = to_float(apply(pixels, p.warp.map, grid))
-    disp = np.abs(p.warp.displacement()).max(axis=2)
+    out_crop = to_float(apply(pixels, p.map, grid))
+    disp = np.abs(p.map - grid.coords()).max(axis=2)
     changed_work = disp > 1e-3
     for lp in p.layers:
         alpha_full = grid.upsample(lp.alpha)

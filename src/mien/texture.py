@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .image import blur
+
 #: Bounds of the per-channel illumination gain.
 GAIN_RANGE = (0.33, 3.0)
 
@@ -29,8 +31,8 @@ def masked_lowpass(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.nd
         ``(h, w, C)`` ``float32``; where no weight is within reach, the weighted mean.
     """
     w = weight.astype(np.float32)
-    num = cv2.GaussianBlur(image * w[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(w, (0, 0), sigma)[..., None]
+    num = blur(image * w[..., None], sigma)
+    den = blur(w, sigma)[..., None]
     total = float(w.sum())
     mean = (image * w[..., None]).reshape(-1, image.shape[2]).sum(0) / max(total, 1e-6)
     floor = 1e-3
@@ -41,6 +43,9 @@ def illumination_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray
                       sigma: float) -> np.ndarray:
     """Per-pixel, per-channel gain that gives ``source`` the light of ``target``.
 
+    The gain is smooth by construction, so it is estimated on copies shrunk to about a
+    quarter of ``sigma`` per pixel and enlarged at the end.
+
     Args:
         target, source: ``(h, w, 3)`` ``float32`` in ``[0, 1]``, aligned (same geometry).
         weight: ``(h, w)`` where the two should look alike.
@@ -49,7 +54,13 @@ def illumination_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray
     Returns:
         ``(h, w, 3)`` ``float32`` gain, ``source * gain`` matches ``target``'s lighting.
     """
+    h, w = weight.shape
+    k = max(1.0, sigma / 4.0)
+    size = (max(4, round(w / k)), max(4, round(h / k)))
+    shrink = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA)  # noqa: E731
+    t, s, wt = shrink(target), shrink(source), shrink(weight.astype(np.float32))
     eps = 1.0 / 255.0
-    lo_t = masked_lowpass(target, weight, sigma)
-    lo_s = masked_lowpass(source, weight, sigma)
-    return np.clip((lo_t + eps) / (lo_s + eps), *GAIN_RANGE).astype(np.float32)
+    sig = sigma * size[0] / w
+    gain = (masked_lowpass(t, wt, sig) + eps) / (masked_lowpass(s, wt, sig) + eps)
+    gain = np.clip(gain, *GAIN_RANGE).astype(np.float32)
+    return cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -21,9 +21,10 @@ import cv2
 import numpy as np
 
 from . import mesh
+from .image import blur
 
 #: How far the support ring lies from the face centre, relative to the face outline.
-RING_FACTOR = 1.6
+RING_FACTOR = 1.35
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ class Grid:
         return cv2.resize(values, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def grid_around(points: np.ndarray, image_size: tuple[int, int], face_px: int = 448,
-                margin: float = RING_FACTOR + 0.1) -> Grid:
+def grid_around(points: np.ndarray, image_size: tuple[int, int], face_px: int = 384,
+                margin: float = RING_FACTOR + 0.08) -> Grid:
     """The grid for editing one face.
 
     Args:
@@ -153,116 +154,130 @@ def rasterize(points: np.ndarray, triangles: np.ndarray, size: tuple[int, int],
     return ids
 
 
-def interpolate(points: np.ndarray, triangles: np.ndarray, values: np.ndarray, ids: np.ndarray,
-                outside: np.ndarray | float = 0.0) -> np.ndarray:
-    """Linear interpolation of per-vertex values over rasterised triangles.
+def affine_coefficients(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per triangle, the matrix that turns vertex values into a linear function of ``(x, y)``.
 
     Args:
         points: ``(N, 2)`` vertex positions in raster pixels.
         triangles: ``(T, 3)``.
-        values: ``(N, K)`` per-vertex values.
-        ids: ``(h, w)`` from :func:`rasterize`.
-        outside: value where no triangle covers, broadcastable to ``(h, w, K)``.
 
     Returns:
-        ``(h, w, K)`` ``float32``. Barycentric weights are clamped to the triangle, so a
-        pixel drawn just outside its triangle's edge takes the edge's value.
+        ``(T, 3, 3)`` ``float64`` ``M`` with barycentric ``lambda = M @ (x, y, 1)``;
+        degenerate triangles get zeros (they are never drawn).
     """
-    h, w = ids.shape
-    k = values.shape[1]
-    out = np.empty((h, w, k), np.float32)
-    out[...] = outside
-    flat = ids.ravel()
-    where = np.flatnonzero(flat >= 0)
-    if where.size == 0:
-        return out
-    t = flat[where]
-    p0 = points[triangles[:, 0]]
-    e1 = points[triangles[:, 1]] - p0
-    e2 = points[triangles[:, 2]] - p0
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-    px = (where % w).astype(np.float64) - p0[t, 0]
-    py = (where // w).astype(np.float64) - p0[t, 1]
-    l1 = (px * e2[t, 1] - py * e2[t, 0]) / det[t]
-    l2 = (py * e1[t, 0] - px * e1[t, 1]) / det[t]
-    lam = np.stack([1.0 - l1 - l2, l1, l2], axis=1)
-    lam = np.clip(lam, 0.0, None)
-    lam /= lam.sum(axis=1, keepdims=True)
-    tv = values[triangles[t]]  # (M, 3, K)
-    res = np.einsum("mj,mjk->mk", lam, tv)
-    out.reshape(-1, k)[where] = res
-    return out
+    corners = points[triangles]  # (T, 3, 2)
+    mats = np.concatenate([corners.transpose(0, 2, 1), np.ones((len(triangles), 1, 3))], axis=1)
+    det = np.linalg.det(mats)
+    ok = np.abs(det) > 1e-9
+    inv = np.zeros_like(mats)
+    inv[ok] = np.linalg.inv(mats[ok])
+    return inv
 
 
-@dataclass(frozen=True)
-class MeshWarp:
-    """A face-mesh warp sampled on a grid.
+@dataclass(frozen=True, eq=False)
+class TargetMesh:
+    """The target face mesh (plus support band) rasterised once on a grid.
+
+    Every field and mask of an edit is a per-vertex quantity interpolated linearly over
+    these same triangles, so rasterisation is done once and reused.
 
     Attributes:
-        grid: where it is sampled.
-        map: ``(h, w, 2)`` ``float32`` backward map: full-resolution source ``(x, y)`` for
-            every working pixel (see the module's convention).
-        ids: ``(h, w)`` ``int32`` covering triangle (``-1`` outside the support ring).
-        points: ``(N + L, 2)`` target vertices in working pixels (mesh + ring).
-        triangles: ``(T, 3)`` the triangles drawn (mesh + band).
+        grid: the working grid.
+        points: ``(478 + L, 2)`` target vertices (landmarks, then ring) in working pixels.
+        target: ``(478, 2)`` target landmarks in full-resolution pixels.
+        ring: ``(L, 2)`` the support ring in full-resolution pixels.
+        triangles: ``(T, 3)`` mesh triangles followed by the band's.
+        ids: ``(h, w)`` ``int32`` covering triangle, ``-1`` outside the ring.
+        barycentric: ``(T, 3, 3)`` from :func:`affine_coefficients`.
     """
 
     grid: Grid
-    map: np.ndarray
-    ids: np.ndarray
     points: np.ndarray
+    target: np.ndarray
+    ring: np.ndarray
     triangles: np.ndarray
+    ids: np.ndarray
+    barycentric: np.ndarray
+
+    def interpolate(self, values: np.ndarray, outside=0.0) -> np.ndarray:
+        """``(V, K)`` per-vertex values (V = vertices incl. ring) -> ``(h, w, K)`` ``float32``.
+
+        Pixels no triangle covers take ``outside``.
+        """
+        h, w = self.ids.shape
+        vals = np.asarray(values, np.float64)
+        k = vals.shape[1]
+        # value = (V_t^T @ M_t) @ (x, y, 1): one (K, 3) matrix per triangle.
+        coef = np.einsum("tik,tij->tkj", vals[self.triangles], self.barycentric).astype(np.float32)
+        flat = self.ids.ravel()
+        where = np.flatnonzero(flat >= 0)
+        c = coef[flat[where]]  # (M, K, 3)
+        xs = (where % w).astype(np.float32)[:, None]
+        ys = (where // w).astype(np.float32)[:, None]
+        out = np.empty((h * w, k), np.float32)
+        out[...] = outside
+        out[where] = c[:, :, 0] * xs + c[:, :, 1] * ys + c[:, :, 2]
+        return out.reshape(h, w, k)
 
     def attribute(self, values: np.ndarray, outside: float = 0.0) -> np.ndarray:
-        """Interpolate ``(478,)`` or ``(478, K)`` per-landmark values over the target mesh.
-
-        Ring vertices take ``outside``. Returns ``(h, w)`` or ``(h, w, K)`` ``float32``.
-        """
+        """Interpolate ``(478,)`` or ``(478, K)`` per-landmark values; the ring takes
+        ``outside``. Returns ``(h, w)`` or ``(h, w, K)`` ``float32``."""
         vals = np.asarray(values, np.float64)
         squeeze = vals.ndim == 1
-        vals = vals.reshape(len(vals), -1)
+        vals = vals.reshape(len(vals), -1)[: mesh.N_SURFACE]
         extra = np.full((len(self.points) - len(vals), vals.shape[1]), outside)
-        out = interpolate(self.points, self.triangles, np.concatenate([vals, extra]), self.ids, outside)
+        out = self.interpolate(np.concatenate([vals, extra]), outside)
         return out[..., 0] if squeeze else out
 
-    def displacement(self) -> np.ndarray:
-        """``(h, w, 2)`` ``float32`` ``map - grid.coords()``, full-resolution pixels."""
-        return self.map - self.grid.coords()
+    def field(self, source: np.ndarray, source_ring: np.ndarray | None = None) -> np.ndarray:
+        """Backward map onto source landmarks.
+
+        Args:
+            source: ``(478, 2)`` the same landmarks in the source image (full pixels).
+            source_ring: the support ring in the source image; by default the target's,
+                which makes the map exactly the identity on and outside the ring.
+
+        Returns:
+            ``(h, w, 2)`` ``float32`` source positions (full pixels) per working pixel.
+        """
+        ring = self.ring if source_ring is None else source_ring
+        src = np.concatenate([source[: mesh.N_SURFACE, :2], ring]).astype(np.float64)
+        # Interpolate displacements (small numbers) rather than positions, for precision.
+        tgt = np.concatenate([self.target, self.ring])
+        return self.grid.coords() + self.interpolate(src - tgt, 0.0)
 
 
-def mesh_warp(source: np.ndarray, target: np.ndarray, grid: Grid,
-              target_depth: np.ndarray | None = None, source_ring: np.ndarray | None = None) -> MeshWarp:
-    """The backward warp that moves ``source`` landmarks onto ``target`` landmarks.
+def target_mesh(target: np.ndarray, grid: Grid, depth: np.ndarray | None = None) -> TargetMesh:
+    """Rasterise target landmarks and their support band on a grid.
 
     Args:
-        source: ``(478, 2)`` landmark positions in the source image (full pixels).
-        target: ``(478, 2)`` where those landmarks should land in the output (full pixels).
-        grid: the working grid over the output.
-        target_depth: optional ``(478,)`` target depth (larger farther) to order overlaps.
-        source_ring: support ring in the source image; by default the target's ring, so
-            the field is exactly the identity on and outside the ring.
-
-    Returns:
-        A :class:`MeshWarp`; outside the ring the map is the identity.
+        target: ``(478, 2)`` target landmark positions (full pixels).
+        grid: the working grid.
+        depth: optional ``(478,)`` target depth (larger farther) to order overlaps, so the
+            visible side of a turned face wins.
     """
     surface = mesh.N_SURFACE
     _, tris = mesh.canonical()
-    ring, band = support_band(target[:surface])
-    src_ring = ring if source_ring is None else source_ring
-    tgt_all = np.concatenate([target[:surface], ring]).astype(np.float64)
-    src_all = np.concatenate([source[:surface], src_ring]).astype(np.float64)
+    ring, band = support_band(target[:surface, :2])
+    tgt_all = np.concatenate([target[:surface, :2], ring]).astype(np.float64)
     tri_all = np.concatenate([tris, band])
-    depth = None
-    if target_depth is not None:
-        depth = np.concatenate([target_depth[:surface], np.full(len(ring), target_depth.max() + 1.0)])
+    order_depth = None
+    if depth is not None:
+        order_depth = np.concatenate([depth[:surface], np.full(len(ring), depth[:surface].max() + 1.0)])
     work = grid.to_work(tgt_all)
-    ids = rasterize(work, tri_all, grid.size, depth)
-    coords = grid.coords()
-    warped = interpolate(work, tri_all, src_all, ids, outside=0.0)
-    outside = ids < 0
-    warped[outside] = coords[outside]
-    return MeshWarp(grid, warped, ids, work, tri_all)
+    ids = rasterize(work, tri_all, grid.size, order_depth)
+    return TargetMesh(grid, work, np.asarray(target[:surface, :2], np.float64), ring, tri_all, ids,
+                      affine_coefficients(work, tri_all))
+
+
+def mesh_warp(source: np.ndarray, target: np.ndarray, grid: Grid,
+              depth: np.ndarray | None = None) -> np.ndarray:
+    """The backward map that moves ``source`` landmarks onto ``target`` landmarks.
+
+    A shortcut for ``target_mesh(target, grid, depth).field(source)``: ``(h, w, 2)``
+    ``float32``, the identity on and outside the support ring.
+    """
+    return target_mesh(target, grid, depth).field(source)
 
 
 def compose(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
@@ -303,17 +318,20 @@ def refinement_flow(fixed: np.ndarray, moving: np.ndarray, confidence: np.ndarra
     global _dis
     if _dis is None:
         _dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    a = np.clip(fixed * 255 + 0.5, 0, 255).astype(np.uint8)
-    b = np.clip(moving * 255 + 0.5, 0, 255).astype(np.uint8)
-    flow = _dis.calc(a, b, None)
-    c = confidence.astype(np.float32)
+    h, w = fixed.shape
+    # The correction is smoothed over `sigma` anyway: half resolution loses nothing.
+    k = 2 if sigma >= 6 and min(h, w) >= 64 else 1
+    size = (w // k, h // k)
+    to8 = lambda a: np.clip(cv2.resize(a, size, interpolation=cv2.INTER_AREA) * 255 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+    flow = _dis.calc(to8(fixed), to8(moving), None)
+    c = cv2.resize(confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     # Ignore implausible vectors: a real residual is a few pixels.
-    mag = np.linalg.norm(flow, axis=2)
-    c = c * (mag < 0.06 * max(a.shape)).astype(np.float32)
-    num = cv2.GaussianBlur(flow * c[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(c, (0, 0), sigma)
+    c = c * (np.linalg.norm(flow, axis=2) < 0.06 * max(size)).astype(np.float32)
+    num = blur(flow * c[..., None], sigma / k)
+    den = blur(c, sigma / k)
     prior = 0.02  # weight of "no correction" where confidence is scarce
-    return num / (den + prior)[..., None]
+    small = num / (den + prior)[..., None]
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(k)
 
 
 def apply(image: np.ndarray, field: np.ndarray, grid: Grid,
