@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -190,6 +192,26 @@ def similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = No
 
 # --------------------------------------------------------------------------- models
 
+@contextmanager
+def _quiet_native_stderr():
+    """Silence MediaPipe's C++ logging (it writes to file descriptor 2 directly)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
 class _Models:
     """MediaPipe graphs, loaded on first use and shared (they are not thread-safe)."""
 
@@ -255,7 +277,8 @@ def analyze(pixels: np.ndarray) -> tuple[Face, ...]:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-        faces = _analyze(to_uint8(pixels))
+        with _quiet_native_stderr():
+            faces = _analyze(to_uint8(pixels))
         _cache[key] = faces
         if len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
