@@ -141,10 +141,13 @@ def _photo_from_pillow(im: Image.Image, path: Path) -> Photo:
     fmt = im.format or "PNG"
     mode = im.mode
     icc = im.info.get("icc_profile") or None
-    exif = im.getexif()
-    orientation = exif.get(_EXIF_ORIENTATION, 1)
+    source_exif = im.getexif()
+    orientation = source_exif.get(_EXIF_ORIENTATION, 1)
     exif_bytes = None
-    if len(exif):
+    if len(source_exif):
+        # A copy: Pillow's own Exif object must keep the orientation for exif_transpose.
+        exif = Image.Exif()
+        exif.load(source_exif.tobytes())
         exif[_EXIF_ORIENTATION] = 1
         exif_bytes = exif.tobytes()
 

@@ -16,6 +16,7 @@ to exactly zero, so the field is continuous, has no seam and is the identity out
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -126,28 +127,58 @@ def support_band(points: np.ndarray, factor: float = RING_FACTOR) -> tuple[np.nd
     return ring, tris.astype(np.int32)
 
 
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """``(T,)`` twice the signed area of each triangle (positive: counter-clockwise in x-y)."""
+    c = points[triangles]
+    a, b = c[:, 1] - c[:, 0], c[:, 2] - c[:, 0]
+    return a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+
+
+def draw_order(points: np.ndarray, triangles: np.ndarray, groups: np.ndarray,
+               depth: np.ndarray | None = None) -> np.ndarray:
+    """Painter's order: back-facing triangles first, then far to near.
+
+    A triangle is back-facing when its winding differs from the majority of its group
+    (the mesh and the support band are wound independently): the far side of a turned
+    head, or a thin sliver at the silhouette that a motion flipped. Drawing those first
+    lets the front surface cover them, so the field never folds over.
+
+    Args:
+        points: ``(N, 2)`` vertex positions.
+        triangles: ``(T, 3)``.
+        groups: ``(T,)`` group label of each triangle.
+        depth: optional ``(N,)`` depth, larger farther.
+
+    Returns:
+        ``(T,)`` triangle indices in drawing order.
+    """
+    area = signed_areas(points, triangles)
+    back = np.zeros(len(triangles), bool)
+    for g in np.unique(groups):
+        sel = groups == g
+        majority = np.sign(np.median(area[sel]))
+        back[sel] = np.sign(area[sel]) != majority
+    far = np.zeros(len(triangles)) if depth is None else -depth[triangles].mean(axis=1)
+    return np.lexsort((far, ~back))
+
+
 def rasterize(points: np.ndarray, triangles: np.ndarray, size: tuple[int, int],
-              depth: np.ndarray | None = None) -> np.ndarray:
+              order: np.ndarray | None = None) -> np.ndarray:
     """Which triangle covers each pixel.
 
     Args:
         points: ``(N, 2)`` vertex positions in the raster's pixel coordinates.
         triangles: ``(T, 3)`` vertex indices.
         size: ``(h, w)`` of the raster.
-        depth: optional ``(N,)`` depth, larger farther; nearer triangles win overlaps.
+        order: drawing order (later wins overlaps), e.g. from :func:`draw_order`.
 
     Returns:
         ``(h, w)`` ``int32`` triangle index, ``-1`` where no triangle is.
     """
     ids = np.full(size, -1, np.int32)
-    corners = points[triangles]
-    a = corners[:, 1] - corners[:, 0]
-    b = corners[:, 2] - corners[:, 0]
-    area = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-    order = np.arange(len(triangles))
-    if depth is not None:
-        order = np.argsort(-depth[triangles].mean(axis=1), kind="stable")
-    fixed = np.round(corners * 16).astype(np.int32)
+    area = signed_areas(points, triangles)
+    order = np.arange(len(triangles)) if order is None else order
+    fixed = np.round(points[triangles] * 16).astype(np.int32)
     for t in order:
         if abs(area[t]) > 1e-9:
             cv2.fillConvexPoly(ids, fixed[t], int(t), lineType=cv2.LINE_8, shift=4)
@@ -209,15 +240,20 @@ class TargetMesh:
         k = vals.shape[1]
         # value = (V_t^T @ M_t) @ (x, y, 1): one (K, 3) matrix per triangle.
         coef = np.einsum("tik,tij->tkj", vals[self.triangles], self.barycentric).astype(np.float32)
-        flat = self.ids.ravel()
-        where = np.flatnonzero(flat >= 0)
-        c = coef[flat[where]]  # (M, K, 3)
-        xs = (where % w).astype(np.float32)[:, None]
-        ys = (where // w).astype(np.float32)[:, None]
+        where, tri, xs, ys = self._covered
+        c = coef[tri]  # (M, K, 3)
         out = np.empty((h * w, k), np.float32)
         out[...] = outside
         out[where] = c[:, :, 0] * xs + c[:, :, 1] * ys + c[:, :, 2]
         return out.reshape(h, w, k)
+
+    @cached_property
+    def _covered(self):
+        w = self.ids.shape[1]
+        flat = self.ids.ravel()
+        where = np.flatnonzero(flat >= 0)
+        return (where, flat[where], (where % w).astype(np.float32)[:, None],
+                (where // w).astype(np.float32)[:, None])
 
     def attribute(self, values: np.ndarray, outside: float = 0.0) -> np.ndarray:
         """Interpolate ``(478,)`` or ``(478, K)`` per-landmark values; the ring takes
@@ -265,7 +301,8 @@ def target_mesh(target: np.ndarray, grid: Grid, depth: np.ndarray | None = None)
     if depth is not None:
         order_depth = np.concatenate([depth[:surface], np.full(len(ring), depth[:surface].max() + 1.0)])
     work = grid.to_work(tgt_all)
-    ids = rasterize(work, tri_all, grid.size, order_depth)
+    groups = np.repeat([0, 1], [len(tris), len(band)])
+    ids = rasterize(work, tri_all, grid.size, draw_order(work, tri_all, groups, order_depth))
     return TargetMesh(grid, work, np.asarray(target[:surface, :2], np.float64), ring, tri_all, ids,
                       affine_coefficients(work, tri_all))
 

@@ -1,0 +1,49 @@
+"""Shared fixtures: real photos from ../shared/data (see its README for attribution)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mien
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"test data missing: {path} (the checkout needs ../shared beside it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data() -> Path:
+    return _need(DATA)
+
+
+@pytest.fixture(scope="session")
+def london(data):
+    """Function returning (neutral, happy) uint8 RGB arrays of a London subject."""
+
+    def load(person: str = "020"):
+        d = _need(data / "london" / person)
+        return mien.read_photo(d / "neutral.jpg").pixels, mien.read_photo(d / "happy.jpg").pixels
+
+    return load
+
+
+@pytest.fixture(scope="session")
+def pair(london):
+    return london("020")
+
+
+@pytest.fixture(scope="session")
+def lisa(data):
+    return [mien.read_photo(_need(data / "lisa" / f"lisa{i}.jpg")).pixels for i in range(1, 5)]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
