@@ -1,0 +1,100 @@
+"""The command line end to end, as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+MIEN = [sys.executable, "-m", "mien"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*MIEN, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def photos(data):
+    d = data / "london" / "020"
+    return d / "neutral.jpg", d / "happy.jpg"
+
+
+def test_transfer_writes_a_full_resolution_edit(photos, tmp_path):
+    pose, expr = photos
+    out = tmp_path / "smile.jpg"
+    r = run("transfer", pose, expr, "-o", out, "--regions", "mouth,eyes", "--strength", "0.8")
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stderr
+    assert Image.open(out).size == Image.open(pose).size
+    # MediaPipe's native logging must not reach the user.
+    assert "W0000" not in r.stderr and "absl" not in r.stderr
+
+
+def test_per_region_sources(photos, tmp_path):
+    pose, expr = photos
+    out = tmp_path / "best.png"
+    r = run("transfer", pose, "--mouth", expr, "--eyes", pose, "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert out.exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "truncated", "same-as-input", "no-expression", "bad-region",
+                                  "bad-strength", "no-face", "other-person"])
+def test_bad_input_gets_one_line_exit_2_and_writes_nothing(case, photos, data, tmp_path):
+    pose, expr = photos
+    out = tmp_path / "out.jpg"
+    args = ["transfer", pose, expr, "-o", out]
+    if case == "missing":
+        args[2] = tmp_path / "nope.jpg"
+    elif case == "truncated":
+        cut = tmp_path / "cut.jpg"
+        cut.write_bytes(Path(expr).read_bytes()[:20000])
+        args[2] = cut
+    elif case == "same-as-input":
+        args[-1] = pose
+    elif case == "no-expression":
+        args = ["transfer", pose, "-o", out]
+    elif case == "bad-region":
+        args += ["--regions", "ears"]
+    elif case == "bad-strength":
+        args += ["--strength", "2"]
+    elif case == "no-face":
+        Image.new("RGB", (300, 300), (120, 130, 140)).save(tmp_path / "wall.jpg")
+        args[2] = tmp_path / "wall.jpg"
+    elif case == "other-person":
+        args[2] = data / "london" / "063" / "happy.jpg"
+    before = Path(pose).read_bytes()
+    r = run(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    if case != "bad-strength":  # that one is typer's own usage error
+        assert len(lines) == 1 and lines[0].startswith("mien: error: "), r.stderr
+    assert not out.exists()
+    assert Path(pose).read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_inspect_draws_an_overlay_and_lists_faces(photos, tmp_path):
+    out = tmp_path / "overlay.png"
+    r = run("inspect", photos[0], "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("face 0:") and "yaw" in r.stdout
+    assert Image.open(out).size == Image.open(photos[0]).size
+
+
+def test_help_and_version():
+    r = run("--help")
+    assert r.returncode == 0 and "transfer" in r.stdout and "subject's left" in r.stdout
+    r = run("transfer", "--help")
+    assert "--eyes" in r.stdout and "--strength" in r.stdout
+    assert run("--version").stdout.startswith("mien ")
+
+
+def test_demo_writes_results_and_a_contact_sheet(tmp_path):
+    r = run("demo", "-o", tmp_path / "demo")
+    assert r.returncode == 0, r.stderr
+    files = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert "contact-sheet.png" in files and len(files) == 9

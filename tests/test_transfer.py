@@ -1,0 +1,166 @@
+"""Reference transfer (ExSHOT) on real photo pairs: behaviour, invariants, bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import mien
+from mien import mesh
+from mien.errors import FaceMismatchError, InputError, NoFaceError
+from mien.expression import align_to
+from mien.face import analyze
+from mien.transfer import transfer
+
+
+@pytest.fixture(scope="module")
+def smile(pair):
+    pose, expr = pair
+    return transfer(pose, expr)
+
+
+def _changed(a, b):
+    return np.any(a != b, axis=2)
+
+
+def test_result_has_the_pose_photos_size_and_dtype(pair, smile):
+    assert smile.shape == pair[0].shape and smile.dtype == np.uint8
+    assert _changed(smile, pair[0]).any()
+
+
+def test_pixels_outside_the_face_region_are_bit_identical(pair, smile):
+    pose = pair[0]
+    f = analyze(pose)[0]
+    changed = _changed(smile, pose)
+    # Nothing changes beyond the support ring around the face outline.
+    oval = f.points[list(mesh.FACE_OVAL)]
+    centre = oval.mean(0)
+    ring = centre + 1.45 * (oval - centre)
+    allowed = np.zeros(pose.shape[:2], np.uint8)
+    cv2.fillPoly(allowed, [np.round(ring).astype(np.int32)], 1)
+    assert not (changed & (allowed == 0)).any()
+    assert changed.mean() < 0.5
+
+
+def test_the_smile_lands_the_mouth_where_the_expression_has_it(pair, smile):
+    pose, expr = pair
+    fp, fe = analyze(pose)[0], analyze(expr)[0]
+    want = align_to(fe.landmarks, fp.landmarks)[list(mesh.LIPS_OUTER), :2]
+    got = analyze(smile)[0].points[list(mesh.LIPS_OUTER)]
+    before = np.linalg.norm(fp.points[list(mesh.LIPS_OUTER)] - want, axis=1).mean()
+    after = np.linalg.norm(got - want, axis=1).mean()
+    assert before > 8  # the smile really is a different mouth
+    assert after < 0.35 * before
+
+
+def test_strength_zero_returns_the_input_and_half_is_between(pair):
+    pose, expr = pair
+    assert np.array_equal(transfer(pose, expr, strength=0.0), pose)
+    fp, fe = analyze(pose)[0], analyze(expr)[0]
+    want = align_to(fe.landmarks, fp.landmarks)[list(mesh.LIPS_OUTER), :2]
+    half = analyze(transfer(pose, expr, strength=0.5))[0].points[list(mesh.LIPS_OUTER)]
+    start = fp.points[list(mesh.LIPS_OUTER)]
+    progress = np.linalg.norm(half - start, axis=1).mean() / np.linalg.norm(want - start, axis=1).mean()
+    assert 0.3 < progress < 0.7
+
+
+def test_mouth_only_leaves_the_eyes_untouched(pair):
+    pose, expr = pair
+    out = transfer(pose, expr, regions="mouth")
+    f = analyze(pose)[0]
+    eyes = (f.mask("left_eye") > 0) | (f.mask("right_eye") > 0) | (f.mask("left_brow") > 0)
+    changed = _changed(out, pose)
+    assert not (changed & eyes).any()
+    assert (changed & (f.mask("lips") > 0)).any()
+
+
+def test_best_take_takes_eyes_and_mouth_from_different_photos(london):
+    pose, happy = london("063")
+    eyes_only = transfer(pose, {"eyes": happy})
+    both = transfer(pose, {"eyes": pose, "mouth": happy})
+    f = analyze(pose)[0]
+    lips = f.mask("lips") > 0
+    assert not _changed(eyes_only, pose)[lips].any()
+    assert _changed(both, pose)[lips].mean() > 0.5
+
+
+def test_a_different_person_is_refused_unless_forced(london):
+    pose, _ = london("020")
+    _, other = london("063")
+    with pytest.raises(FaceMismatchError, match="different person"):
+        transfer(pose, other)
+    assert transfer(pose, other, force=True).shape == pose.shape
+
+
+def test_no_face_and_tiny_faces_are_refused(pair, rng):
+    pose, expr = pair
+    noise = (rng.random((400, 400, 3)) * 255).astype(np.uint8)
+    with pytest.raises(NoFaceError, match="no face found in the expression photo"):
+        transfer(pose, noise)
+    with pytest.raises(NoFaceError, match="no face found in the pose photo"):
+        transfer(noise, expr)
+    tiny = cv2.resize(pose, (140, 140), interpolation=cv2.INTER_AREA)
+    canvas = np.full((400, 400, 3), 200, np.uint8)
+    canvas[100:240, 100:240] = tiny
+    faces = analyze(canvas)
+    assert len(faces) == 1 and faces[0].size < 64  # found, but too small to edit
+    with pytest.raises(NoFaceError, match="px wide"):
+        transfer(canvas, expr)
+
+
+def test_a_much_smaller_expression_photo_is_refused(pair):
+    pose, expr = pair
+    small = cv2.resize(expr, (400, 400), interpolation=cv2.INTER_AREA)
+    with pytest.raises(InputError, match="blurry"):
+        transfer(pose, small)
+
+
+def test_bad_arguments_get_clear_errors(pair):
+    pose, expr = pair
+    with pytest.raises(InputError, match="choose from"):
+        transfer(pose, expr, regions="nose")
+    with pytest.raises(InputError, match="between 0 and 1"):
+        transfer(pose, expr, strength=1.5)
+    with pytest.raises(InputError, match="face 3 does not exist"):
+        transfer(pose, expr, face=3)
+    with pytest.raises(InputError, match="uint8"):
+        transfer(pose.astype(np.float32), expr)
+
+
+def test_sixteen_bit_photos_are_edited_at_sixteen_bits(pair):
+    pose, expr = pair
+    deep = pose.astype(np.uint16) * 257
+    out = transfer(deep, expr)
+    assert out.dtype == np.uint16
+    unchanged = ~_changed(out, deep)
+    assert np.array_equal(out[unchanged], deep[unchanged])
+    ref = transfer(pose, expr).astype(np.int32) * 257
+    assert np.abs(out.astype(np.int32) - ref).mean() < 257 * 1.0
+
+
+def test_two_people_pair_by_identity_even_when_swapped(london):
+    a_pose, a_happy = london("020")
+    b_pose, b_happy = london("063")
+    half = lambda im: cv2.resize(im, (675, 675), interpolation=cv2.INTER_AREA)  # noqa: E731
+    pose = np.concatenate([half(a_pose), half(b_pose)], axis=1)
+    expr = np.concatenate([half(b_happy), half(a_happy)], axis=1)  # swapped sides
+    out = transfer(pose, expr, face="all")
+    fp = analyze(pose)
+    fo = analyze(out)
+    assert len(fp) == len(fo) == 2
+    for before, after in zip(fp, fo):
+        lips = list(mesh.LIPS_OUTER)
+        assert np.linalg.norm(after.points[lips] - before.points[lips], axis=1).mean() > 3
+
+
+def test_file_helper_keeps_metadata_and_refuses_to_overwrite(pair, data, tmp_path):
+    src = data / "london" / "020"
+    out = mien.transfer_files(src / "neutral.jpg", src / "happy.jpg", tmp_path / "out.jpg", regions="mouth")
+    photo = mien.read_photo(out)
+    assert photo.size == pair[0].shape[:2]
+    from PIL import Image
+
+    assert "mien" in Image.open(out).getexif().get(0x0131, "")
+    with pytest.raises(InputError, match="never overwrites"):
+        mien.transfer_files(src / "neutral.jpg", src / "happy.jpg", src / "neutral.jpg")
