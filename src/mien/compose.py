@@ -58,7 +58,8 @@ def multiband_blend(base: np.ndarray, layer: np.ndarray, alpha: np.ndarray, leve
         size = (gp_d[i].shape[1], gp_d[i].shape[0])
         band = gp_d[i] - cv2.pyrUp(gp_d[i + 1], dstsize=size)
         out = cv2.pyrUp(out, dstsize=size) + band * gp_a[i][..., None]
-    return np.clip(base + out, 0.0, 1.0)
+    out += base
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def paste(original: np.ndarray, crop: np.ndarray, x0: int, y0: int, changed: np.ndarray) -> np.ndarray:
@@ -75,6 +76,5 @@ def paste(original: np.ndarray, crop: np.ndarray, x0: int, y0: int, changed: np.
     """
     out = original.copy()
     h, w = crop.shape[:2]
-    region = out[y0:y0 + h, x0:x0 + w]
-    region[changed] = crop[changed]
+    np.copyto(out[y0:y0 + h, x0:x0 + w], crop, where=changed[..., None])
     return out

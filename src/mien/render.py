@@ -17,7 +17,7 @@ import numpy as np
 from . import mesh, texture
 from .compose import feather, multiband_blend, paste
 from .face import Face
-from .image import from_float, to_float
+from .image import from_float, shrink, to_float
 from .warp import Grid, TargetMesh, apply, compose, grid_around, refinement_flow, support_band, target_mesh
 
 #: Face width in working pixels.
@@ -88,7 +88,7 @@ def _sample(image: np.ndarray, field: np.ndarray, factor: float) -> np.ndarray:
     if f < 0.999:
         sw, sh = max(1, round(roi.shape[1] * f)), max(1, round(roi.shape[0] * f))
         fx, fy = sw / roi.shape[1], sh / roi.shape[0]
-        roi = cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
+        roi = shrink(roi, (sw, sh))
     else:
         fx = fy = 1.0
     mx = ((field[..., 0] - x0 + 0.5) * fx - 0.5).astype(np.float32)

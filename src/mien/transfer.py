@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,11 +256,14 @@ def transfer_files(
     """
     inputs = [pose, *(expression.values() if isinstance(expression, Mapping) else [expression])]
     out = check_output_path(out, inputs)
-    pose_photo = read_photo(pose)
+    # Decoding releases the GIL: read all photos at once.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        photos = list(pool.map(read_photo, inputs))
+    pose_photo = photos[0]
     if isinstance(expression, Mapping):
-        expr = {r: read_photo(p).pixels for r, p in expression.items()}
+        expr = {r: p.pixels for r, p in zip(expression, photos[1:])}
     else:
-        expr = read_photo(expression).pixels
+        expr = photos[1].pixels
     names = (f"pose photo {Path(pose).name}",
              f"expression photo {Path(expression).name}" if not isinstance(expression, Mapping) else "expression photo")
     result = transfer(pose_photo.pixels, expr, names=names, **options)

@@ -1,0 +1,105 @@
+"""Speed of one burst transfer on 12-megapixel photos, and of its stages.
+
+Makes a 4000x3000 pose photo and expression photo from a London pair (enlarged so the
+face is about 1000 px wide, as in a phone portrait), then times, as the median of
+several runs after one warm-up (models loaded once, as in any session):
+
+  end to end      transfer_files: decode both JPEGs, analyse both (analysis cache
+                  cleared every run), identity check, plan, full-resolution warp and
+                  blend, encode the JPEG
+  stages          decode, analysis of one photo, identity check, working-resolution
+                  plan (fields, masks, light, flow), full-resolution execute, encode
+
+    .venv/bin/python benchmarks/speed_transfer.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import mien
+from mien import face as face_module
+from mien import identity, render
+from mien.expression import align_to
+from mien.io import read_photo, write_photo
+from mien.transfer import region_mix, transfer_files
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
+
+
+def make_12mp(src: Path, dst: Path, shift: int) -> None:
+    img = mien.read_photo(src).pixels
+    big = cv2.resize(img, (3000, 3000), interpolation=cv2.INTER_CUBIC)
+    canvas = np.full((3000, 4000, 3), 128, np.uint8)
+    canvas[:, 500 + shift:3500 + shift] = big
+    write_photo(dst, canvas)
+
+
+def timed(fn, runs: int) -> tuple[float, object]:
+    out, times = None, []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pose_path, expr_path, out_path = tmp / "pose.jpg", tmp / "expr.jpg", tmp / "out.jpg"
+        make_12mp(DATA / "020" / "neutral.jpg", pose_path, 0)
+        make_12mp(DATA / "020" / "happy.jpg", expr_path, 60)
+
+        def end_to_end():
+            face_module._cache.clear()
+            return transfer_files(pose_path, expr_path, out_path)
+
+        end_to_end()  # warm-up: loads MediaPipe and dlib once
+        t_total, _ = timed(end_to_end, args.runs)
+
+        t_decode, pose = timed(lambda: read_photo(pose_path), args.runs)
+        expr = read_photo(expr_path)
+
+        def analyse():
+            face_module._cache.clear()
+            return face_module.analyze(pose.pixels)
+
+        t_analyse, faces = timed(analyse, args.runs)
+        fp = faces[0]
+        fe = face_module.analyze(expr.pixels)[0]
+        t_ident, _ = timed(lambda: identity.distance(pose.pixels, fp, expr.pixels, fe), args.runs)
+        w = region_mix(("all",))
+        moved = align_to(fe.landmarks, fp.landmarks)
+        target = fp.landmarks + w[:, None] * (moved - fp.landmarks)
+        layers = (render.Layer(expr.pixels, fe, w, moved),)
+        t_plan, plan = timed(lambda: render.plan(pose.pixels, fp, target, layers), args.runs)
+        t_exec, result = timed(lambda: render.execute(pose.pixels, plan), args.runs)
+        t_encode, _ = timed(lambda: write_photo(out_path, result, like=pose), args.runs)
+
+    print(f"4000x3000 pose and expression photos, face {fp.size:.0f} px wide; "
+          f"working grid {plan.grid.size[1]}x{plan.grid.size[0]} over a "
+          f"{plan.grid.full_size[1]}x{plan.grid.full_size[0]} crop; median of {args.runs} runs")
+    print(f"  end to end (transfer_files)          {t_total * 1000:7.0f} ms   target <= 1500 ms")
+    print(f"  decode one JPEG                      {t_decode * 1000:7.0f} ms")
+    print(f"  analyse one photo (uncached)         {t_analyse * 1000:7.0f} ms")
+    print(f"  identity check (two descriptors)     {t_ident * 1000:7.0f} ms")
+    print(f"  working-resolution plan              {t_plan * 1000:7.0f} ms   target <= 150 ms")
+    print(f"  full-resolution warp + blend + paste {t_exec * 1000:7.0f} ms")
+    print(f"  encode JPEG                          {t_encode * 1000:7.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
