@@ -164,3 +164,14 @@ def test_file_helper_keeps_metadata_and_refuses_to_overwrite(pair, data, tmp_pat
     assert "mien" in Image.open(out).getexif().get(0x0131, "")
     with pytest.raises(InputError, match="never overwrites"):
         mien.transfer_files(src / "neutral.jpg", src / "happy.jpg", src / "neutral.jpg")
+
+
+def test_an_ambiguous_pairing_is_refused(london):
+    """One face in the pose photo, the same person twice, symmetrically, in the other."""
+    pose, happy = london("020")
+    half = cv2.resize(happy, (600, 600), interpolation=cv2.INTER_AREA)
+    twins = np.concatenate([half, half], axis=1)
+    centred = np.full((600, 1200, 3), 200, np.uint8)
+    centred[:, 300:900] = cv2.resize(pose, (600, 600), interpolation=cv2.INTER_AREA)
+    with pytest.raises(FaceMismatchError, match="equally well"):
+        transfer(centred, twins)
