@@ -17,6 +17,9 @@ def tile(image: np.ndarray, height: int, box: tuple[int, int, int, int] | None =
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         h, w = img.shape[:2]
         img = img[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+        # Where the box leaves the photo, pad with white so every tile has the box's shape.
+        img = cv2.copyMakeBorder(img, max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w),
+                                 cv2.BORDER_CONSTANT, value=(255, 255, 255))
     f = height / img.shape[0]
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
     return cv2.resize(img, (max(1, round(img.shape[1] * f)), height), interpolation=interp)
