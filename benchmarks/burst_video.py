@@ -24,7 +24,7 @@ import numpy as np
 
 from mien.face import analyze
 from mien.sheet import contact_sheet, tile
-from mien.transfer import transfer
+from mien.reference import transfer
 
 HAND_FRAMES = (70, 235)
 VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video" / "talking_woman_pexels.mp4"

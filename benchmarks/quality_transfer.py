@@ -33,7 +33,7 @@ from mien.face import analyze
 from mien.metrics import score
 from mien.render import render
 from mien.sheet import contact_sheet, tile
-from mien.transfer import transfer
+from mien.reference import transfer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 

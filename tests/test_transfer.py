@@ -11,7 +11,7 @@ from mien import mesh
 from mien.errors import FaceMismatchError, InputError, NoFaceError
 from mien.expression import align_to
 from mien.face import analyze
-from mien.transfer import transfer
+from mien.reference import transfer
 
 
 @pytest.fixture(scope="module")

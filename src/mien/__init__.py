@@ -21,21 +21,32 @@ __all__ = [
     "write_photo",
     "transfer",
     "transfer_files",
+    "edit",
+    "edit_files",
+    "sweep",
+    "Expression",
 ]
+
+
+_LAZY = {
+    "analyze": "mien.face",
+    "read_photo": "mien.io",
+    "write_photo": "mien.io",
+    "transfer": "mien.reference",
+    "transfer_files": "mien.reference",
+    "edit": "mien.control",
+    "edit_files": "mien.control",
+    "sweep": "mien.control",
+    "Expression": "mien.expression",
+}
 
 
 def __getattr__(name: str):
     # Lazy exports keep `import mien` light (no OpenCV or MediaPipe until needed).
-    if name == "analyze":
-        from .face import analyze
+    if name in _LAZY:
+        import importlib
 
-        return analyze
-    if name in ("read_photo", "write_photo"):
-        from . import io
-
-        return getattr(io, name)
-    if name in ("transfer", "transfer_files"):
-        from . import transfer
-
-        return getattr(transfer, name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'mien' has no attribute {name!r}")

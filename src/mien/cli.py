@@ -28,6 +28,9 @@ app = typer.Typer(
         "\b\n"
         "  mien transfer neutral.jpg smiling.jpg -o out.jpg        the smile from another shot\n"
         "  mien transfer blink.jpg --eyes shot2.jpg --mouth shot5.jpg -o best.jpg\n"
+        "  mien edit photo.jpg -o out.jpg --emotion happy --intensity 0.6\n"
+        "  mien edit photo.jpg -o out.jpg --au 12=0.8 --blink 0.5 --yaw 10\n"
+        "  mien sweep photo.jpg --emotion surprised -o sheet.png\n"
         "  mien inspect photo.jpg -o overlay.png                   what mien sees\n"
         "  mien demo                                              try it on bundled photos\n\n"
         "Left and right always mean the subject's left and right."
@@ -73,7 +76,7 @@ def transfer(
 
     Regions can come from different photos in one call: --eyes shot2.jpg --mouth shot5.jpg.
     """
-    from .transfer import transfer_files
+    from .reference import transfer_files
 
     sources: dict[str, Path] = {}
     if expression is not None:
@@ -92,6 +95,114 @@ def transfer(
         err.print(f"wrote {written} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
     except MienError as exc:
         _fail(exc)
+
+
+def _parse_aus(values: list[str]) -> dict[str, float]:
+    out = {}
+    for item in values:
+        name, sep, amount = item.partition("=")
+        if not sep:
+            raise InputError(f"--au takes NUMBER=INTENSITY such as 12=0.8, got {item!r}")
+        try:
+            out[name.strip().upper().removeprefix("AU")] = float(amount)
+        except ValueError:
+            raise InputError(f"--au {item!r}: the intensity must be a number") from None
+    return out
+
+
+@app.command()
+def edit(
+    photo: Path = typer.Argument(..., help="Photo to edit."),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output file; never an input."),
+    emotion: Optional[str] = typer.Option(
+        None, "--emotion", "-e", help="neutral, happy, sad, angry, surprised, disgusted, fearful or contempt."),
+    intensity: float = typer.Option(1.0, "--intensity", "-i", help="How much of the emotion, 0 to 1 (up to 1.5)."),
+    au: list[str] = typer.Option([], "--au", help="Action Unit intensity, e.g. --au 12=0.8 --au 6=0.4; "
+                                                  "12L/12R for the subject's left/right side only."),
+    smile: float = typer.Option(0.0, help="Smile (-1 frown .. 1)."),
+    brows: float = typer.Option(0.0, help="Brows down (-1) .. up (1)."),
+    inner_brows: float = typer.Option(0.0, "--inner-brows", help="Inner brows down (-1) .. up (1)."),
+    blink: float = typer.Option(0.0, help="Eyes wide (-1) .. closed (1)."),
+    wink_left: float = typer.Option(0.0, "--wink-left", help="Close the subject's left eye (0..1)."),
+    wink_right: float = typer.Option(0.0, "--wink-right", help="Close the subject's right eye (0..1)."),
+    aaa: float = typer.Option(0.0, help="Open mouth, 'aaa' (0..1)."),
+    eee: float = typer.Option(0.0, help="Wide mouth, 'eee' (0..1)."),
+    ooo: float = typer.Option(0.0, help="Rounded lips, 'ooo' (0..1)."),
+    lip_press: float = typer.Option(0.0, "--lip-press", help="Press the lips together (0..1)."),
+    yaw: float = typer.Option(0.0, help="Turn the head, degrees (±15); positive toward the image's right."),
+    pitch: float = typer.Option(0.0, help="Nod the head, degrees (±15); positive looks down."),
+    roll: float = typer.Option(0.0, help="Tilt the head, degrees (±15); positive clockwise."),
+    magnify: Optional[float] = typer.Option(None, help="Scale the current expression: 2 doubles, 0.5 halves."),
+    neutralize: bool = typer.Option(False, "--neutralize", help="Remove the current expression."),
+    keep: Optional[float] = typer.Option(None, help="Keep this fraction of the current expression (0..1)."),
+    keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Keep the mouth opening (for speech)."),
+    expression: Optional[Path] = typer.Option(None, "--expression", help="Apply an expression saved as JSON."),
+    save_expression: Optional[Path] = typer.Option(None, "--save-expression",
+                                                   help="Save the resulting expression as JSON."),
+    reference: Optional[Path] = typer.Option(None, "--reference",
+                                             help="Another photo of the same person (mouth interior texture)."),
+    face: str = typer.Option("0", "--face", "-f", help="Face number from the left (see `mien inspect`), or 'all'."),
+) -> None:
+    """Change the expression in one photo: emotions, Action Units, sliders, magnify, neutralise.
+
+    Controls add up: --emotion happy --intensity 0.5 --blink 0.3. Left and right are the
+    subject's own.
+    """
+    from .control import edit_files
+
+    sliders = {k: v for k, v in dict(smile=smile, brows=brows, inner_brows=inner_brows, blink=blink,
+                                     wink_left=wink_left, wink_right=wink_right, aaa=aaa, eee=eee, ooo=ooo,
+                                     lip_press=lip_press, yaw=yaw, pitch=pitch, roll=roll).items() if v}
+    try:
+        if out is None and save_expression is None:
+            raise InputError("give -o OUT for the edited photo (or --save-expression FILE)")
+        t0 = time.perf_counter()
+        with _status("editing") as progress:
+            written = edit_files(photo, out, reference=reference, save_expression=save_expression,
+                                 load_expression=expression, emotion=emotion, intensity=intensity,
+                                 au=_parse_aus(au), magnify=magnify, neutralize=neutralize, keep=keep,
+                                 keep_mouth=keep_mouth, face=face, progress=progress, **sliders)
+        if written is not None:
+            err.print(f"wrote {written} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
+        if save_expression is not None:
+            err.print(f"saved expression to {save_expression}", markup=False, highlight=False)
+    except MienError as exc:
+        _fail(exc)
+
+
+@app.command()
+def sweep(
+    photo: Path = typer.Argument(..., help="Photo to edit."),
+    emotion: str = typer.Option(..., "--emotion", "-e", help="The emotion to sweep."),
+    out: Path = typer.Option(..., "-o", "--out", help="Contact sheet to write (.png or .jpg)."),
+    steps: int = typer.Option(11, "--steps", help="Number of intensities from 0 to 1."),
+    face: str = typer.Option("0", "--face", "-f", help="Face number from the left."),
+) -> None:
+    """Write a contact sheet of an emotion at intensities 0, 0.1, ..., 1."""
+    import numpy as np
+
+    from .control import sweep as run_sweep
+    from .face import analyze
+    from .io import check_output_path, read_photo, write_photo
+    from .sheet import contact_sheet, tile
+
+    try:
+        check_output_path(out, [photo])
+        pic = read_photo(photo)
+        with _status(f"sweeping {emotion}"):
+            frames = run_sweep(pic.pixels, emotion, steps, face)
+        f = analyze(pic.pixels)[int(face) if face != "all" else 0]
+        c, half = f.centre, 0.8 * f.size
+        box = (c[0] - half, c[1] - half, c[0] + half, c[1] + half * 1.15)
+        tiles = [tile(fr, 240, box) for fr in frames]
+        per_row = 6
+        rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
+        labels = [" ".join(f"{t:.1f}" for t in np.linspace(0, 1, steps)[i:i + per_row])
+                  for i in range(0, len(tiles), per_row)]
+        write_photo(out, contact_sheet(rows, [], labels), protect=[photo])
+    except MienError as exc:
+        _fail(exc)
+    err.print(f"wrote {out}", markup=False, highlight=False)
 
 
 @app.command()
@@ -132,7 +243,7 @@ def demo(
     from .face import analyze
     from .io import read_photo, write_photo
     from .sheet import contact_sheet, tile
-    from .transfer import transfer as run
+    from .reference import transfer as run
 
     out.mkdir(parents=True, exist_ok=True)
     samples = resources.files("mien").joinpath("data/samples")

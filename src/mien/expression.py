@@ -9,11 +9,15 @@ through its 3D face mesh.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 
 from . import mesh
+from .errors import InputError
 from .face import Face, similarity
 
 #: Points used to judge face *shape* (identity): stable points, nose, eye corners.
@@ -97,6 +101,10 @@ class Frame:
         """``(N, 3)`` image landmarks -> canonical coordinates."""
         return ((np.asarray(landmarks, np.float64) - self.translation) @ self.rotation / self.scale) * _FLIP
 
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """``(N, 3)`` canonical coordinates -> image landmarks (pixels)."""
+        return self.scale * (np.asarray(points, np.float64) * _FLIP) @ self.rotation.T + self.translation
+
     def displacement_to_image(self, delta: np.ndarray) -> np.ndarray:
         """``(N, 3)`` canonical displacements -> image displacements (pixels)."""
         return self.scale * (np.asarray(delta, np.float64) * _FLIP) @ self.rotation.T
@@ -134,3 +142,200 @@ def frame_of(landmarks: np.ndarray) -> Frame:
 def canonical_landmarks(landmarks: np.ndarray) -> np.ndarray:
     """``(478, 3)`` landmarks in the canonical frame (units of the canonical model)."""
     return frame_of(landmarks).to_canonical(landmarks)
+
+
+# ----------------------------------------------------------------- expression space
+
+#: Action Units that have a left and a right variant ("12L", "12R").
+SIDED_AUS = ("1", "2", "4", "5", "6", "7", "9", "10", "12", "14", "15", "20", "43")
+
+#: Emotions as expression codes at intensity 1 (FACS prototypes, Ekman & Friesen; happy is
+#: the smile measured on the London pairs). "neutral" is special: it removes expression.
+EMOTIONS: dict[str, dict[str, float]] = {
+    "happy": {"smile": 1.0},
+    "sad": {"1": 0.9, "4": 0.5, "15": 0.9, "17": 0.3, "43": 0.15},
+    "angry": {"4": 1.0, "5": 0.3, "7": 0.8, "23": 0.8, "24": 0.5},
+    "surprised": {"1": 1.0, "2": 1.0, "5": 0.8, "25": 1.0, "26": 0.55},
+    "disgusted": {"9": 1.0, "10": 0.9, "4": 0.4, "15": 0.4, "17": 0.4},
+    "fearful": {"1": 0.9, "2": 0.6, "4": 0.5, "5": 0.9, "7": 0.3, "20": 0.9, "25": 0.8, "26": 0.25},
+    "contempt": {"12R": 0.6, "14R": 0.7},
+}
+EMOTION_NAMES = ("neutral", *EMOTIONS)
+#: The FACS prototype of happiness, kept for comparison with the measured smile.
+HAPPY_FACS = {"6": 0.8, "12": 1.0, "25": 0.4}
+#: Largest emotion intensity accepted (exaggeration beyond the prototype).
+MAX_INTENSITY = 1.5
+
+
+@dataclass(frozen=True, eq=False)
+class ExpressionModel:
+    """The linear expression space (built by ``scripts/build_expression_model.py``).
+
+    Attributes:
+        directions: names of the basis directions, in order.
+        basis: ``(D, 478, 3)`` ``float64`` canonical displacement of each direction at 1.
+        neutral_mean: ``(478, 3)`` mean neutral face (London set).
+        identity_basis: ``(K, 478, 3)`` shape components (one standard deviation each).
+        interocular: inter-ocular distance of ``neutral_mean``, canonical units.
+    """
+
+    directions: tuple[str, ...]
+    basis: np.ndarray
+    neutral_mean: np.ndarray
+    identity_basis: np.ndarray
+    interocular: float
+
+    def index(self, name: str) -> int:
+        try:
+            return self.directions.index(name)
+        except ValueError:
+            raise KeyError(name) from None
+
+    def displacement(self, code: "Expression") -> np.ndarray:
+        """``(478, 3)`` canonical displacement of an expression code."""
+        out = np.zeros((mesh.N_LANDMARKS, 3))
+        for name, value in code.values.items():
+            if value:
+                out += value * self.basis[self.index(name)]
+        return out
+
+
+def _side_weight(verts: np.ndarray) -> np.ndarray:
+    """``(468,)`` smooth weight of the subject's left half (canonical x > 0)."""
+    return 1.0 / (1.0 + np.exp(-verts[:, 0] / 0.45))
+
+
+def _pucker(verts: np.ndarray) -> np.ndarray:
+    """The "ooo" lip shape: lips pushed toward the mouth's centre line and forward."""
+    core = mesh._falloff(mesh._core((mesh.LIPS_OUTER,)), 0.3, 1.8)
+    centre = verts[list(mesh.LIPS_OUTER)].mean(axis=0)
+    d = np.zeros((mesh.N_LANDMARKS, 3))
+    d[: mesh.N_SURFACE, 0] = -0.35 * (verts[:, 0] - centre[0]) * core
+    d[: mesh.N_SURFACE, 2] = 0.35 * core
+    return d
+
+
+@lru_cache(maxsize=1)
+def model() -> ExpressionModel:
+    """Load the shipped expression space (cached)."""
+    with resources.files("mien").joinpath("data/expression_model.npz").open("rb") as fh:
+        data = np.load(fh)
+        names = [str(n) for n in data["au_names"]]
+        au = data["au_basis"].astype(np.float64)
+        smile = data["happy_london"].astype(np.float64)
+        neutral = data["neutral_mean"].astype(np.float64)
+        identity = data["identity_basis"].astype(np.float64)
+        iod = float(data["interocular"])
+    verts, _ = mesh.canonical()
+    left = np.ones(mesh.N_LANDMARKS)
+    left[: mesh.N_SURFACE] = _side_weight(verts)
+    directions, basis = [], []
+    for name, field in zip(names, au):
+        directions.append(name)
+        basis.append(field)
+        if name in SIDED_AUS:
+            directions += [f"{name}L", f"{name}R"]
+            basis += [field * left[:, None], field * (1.0 - left)[:, None]]
+    smile[mesh.N_SURFACE:] = 0.0
+    directions += ["smile", "pucker"]
+    basis += [smile, _pucker(verts)]
+    return ExpressionModel(tuple(directions), np.array(basis), neutral, identity, iod)
+
+
+@dataclass(frozen=True)
+class Expression:
+    """An expression code: intensities of named directions of :func:`model`.
+
+    Names are Action Unit numbers (``"12"``; ``"12L"``/``"12R"`` for the subject's left
+    or right side only), ``"smile"`` (the smile measured on real people) and ``"pucker"``.
+    Codes add and scale linearly (seed 001's latent arithmetic).
+    """
+
+    values: dict[str, float]
+
+    def __post_init__(self):
+        known = model().directions
+        for name, value in self.values.items():
+            if name not in known:
+                raise InputError(f"unknown expression direction {name!r}; valid: {', '.join(known)}")
+            if not np.isfinite(value):
+                raise InputError(f"{name} must be a finite number, got {value}")
+
+    def __add__(self, other: "Expression") -> "Expression":
+        out = dict(self.values)
+        for k, v in other.values.items():
+            out[k] = out.get(k, 0.0) + v
+        return Expression(out)
+
+    def __mul__(self, factor: float) -> "Expression":
+        return Expression({k: v * float(factor) for k, v in self.values.items()})
+
+    __rmul__ = __mul__
+
+    def to_json(self) -> str:
+        return json.dumps({"mien_expression": 1, "values": {k: round(float(v), 5) for k, v in
+                                                               self.values.items() if v}}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Expression":
+        try:
+            data = json.loads(text)
+            values = {str(k): float(v) for k, v in data["values"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"not a mien expression file ({exc}); save one with --save-expression") from None
+        return cls(values)
+
+
+def emotion_code(emotion: str, intensity: float = 1.0) -> Expression:
+    """The code of an emotion at an intensity in ``[0, MAX_INTENSITY]``."""
+    name = emotion.strip().lower()
+    if name not in EMOTIONS:
+        raise InputError(f"unknown emotion {emotion!r}; choose from {', '.join(EMOTION_NAMES)}")
+    check_intensity(intensity)
+    return Expression(dict(EMOTIONS[name])) * intensity
+
+
+def check_intensity(intensity: float, name: str = "intensity") -> float:
+    value = float(intensity)
+    if not 0.0 <= value <= MAX_INTENSITY:
+        raise InputError(f"{name} must be between 0 and {MAX_INTENSITY}, got {intensity}")
+    return value
+
+
+#: Shrinkage of expression intensities and identity coefficients when reading a face.
+#: Calibrated on the London pairs: neutral faces read a total AU intensity of ~0.5 (from
+#: ~2.0 without shrinkage) while smiles keep AU12 ~0.4 (see NOTES.md).
+READ_SHRINK = 2.0
+READ_IDENTITY_RIDGE = 0.5
+
+
+def read(face: Face) -> Expression:
+    """Estimate a face's current expression code.
+
+    Bounded, regularised least squares on the canonical-frame landmarks (x, y): the face
+    minus the mean neutral face is explained by identity components (free, lightly
+    regularised) plus the bilateral Action Units and the measured smile, each in
+    ``[0, 1.5]`` and shrunk toward 0 so that face shape is not read as expression. Lips,
+    eyes and brows weigh three times as much as the rest: they carry the expression.
+    """
+    from scipy.optimize import lsq_linear
+
+    m = model()
+    x = canonical_landmarks(face.landmarks)[: mesh.N_SURFACE, :2] - m.neutral_mean[: mesh.N_SURFACE, :2]
+    names = [n for n in m.directions if n.isdigit()] + ["smile"]
+    cols_ex = np.stack([m.basis[m.index(n)][: mesh.N_SURFACE, :2].ravel() for n in names], 1)
+    k = len(m.identity_basis)
+    cols_id = m.identity_basis[:, : mesh.N_SURFACE, :2].reshape(k, -1).T
+    w = np.ones(mesh.N_SURFACE)
+    w[mesh._core((mesh.LIPS_OUTER, mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_BROW, mesh.RIGHT_BROW))] = 3.0
+    sw = np.repeat(np.sqrt(w), 2)
+    n = len(names)
+    reg = np.zeros((n + k, n + k))
+    reg[:n, :n] = READ_SHRINK * np.eye(n)
+    reg[n:, n:] = READ_IDENTITY_RIDGE * np.eye(k)
+    a = np.concatenate([np.concatenate([cols_ex, cols_id], axis=1) * sw[:, None], reg])
+    b = np.concatenate([x.ravel() * sw, np.zeros(n + k)])
+    lo = np.concatenate([np.zeros(n), np.full(k, -np.inf)])
+    hi = np.concatenate([np.full(n, 1.5), np.full(k, np.inf)])
+    sol = lsq_linear(a, b, bounds=(lo, hi), method="bvls")
+    return Expression({name: float(v) for name, v in zip(names, sol.x[:n]) if v > 1e-3})

@@ -113,6 +113,8 @@ def region_weights(region: str) -> np.ndarray:
         w = _falloff(_core((LIPS_OUTER,)), 1.4, 3.4)
     elif region == "eyes":
         w = _falloff(_core((LEFT_EYE, RIGHT_EYE)), 0.9, 2.2)
+    elif region == "mouth_interior":
+        w = _falloff(_core((LIPS_INNER,)), 0.05, 0.35)
     elif region == "brows":
         w = _falloff(_core((LEFT_BROW, RIGHT_BROW)), 0.8, 2.2)
     else:

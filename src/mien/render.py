@@ -35,12 +35,19 @@ class Layer:
         reference: ``(478, 3)`` the texture face's landmarks aligned into the edited
             photo's frame; where they agree with the edited face's own landmarks, the two
             photos should look alike (used for illumination matching and refinement).
+        feather: blur of the texture's edge, as a fraction of the face's width (a thin
+            mouth interior needs a small one).
+        own_person: the texture photo shows the same person. For a donor (another
+            person) only the overall brightness is matched, gently: skin differs between
+            people, teeth do not.
     """
 
     pixels: np.ndarray
     face: Face
     weights: np.ndarray
     reference: np.ndarray
+    own_person: bool = True
+    feather: float = 1 / 90
 
 
 @dataclass(frozen=True, eq=False)
@@ -178,11 +185,14 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
     for k, layer in enumerate(layers):
         c = 2 + 4 * k
         field = coords + values[..., c:c + 2]
-        alpha = feather(np.clip(values[..., c + 2], 0, 1), 0, max(1.0, face_work / 90))
+        alpha = feather(np.clip(values[..., c + 2], 0, 1), 0, max(0.7, face_work * layer.feather))
         agree = values[..., c + 3]
         factor = scale * face.size / max(layer.face.size, 1.0)
         tex = _sample(layer.pixels, field, factor)
-        gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
+        if layer.own_person:
+            gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
+        else:
+            gain = texture.brightness_gain(base, tex, agree)
         if refine and alpha.max() > 0:
             # Inside the region E's texture follows the mesh; toward the seam it is pulled
             # into alignment with the surrounding warped photo, so edges meet.

@@ -64,3 +64,22 @@ def illumination_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray
     gain = (masked_lowpass(t, wt, sig) + eps) / (masked_lowpass(s, wt, sig) + eps)
     gain = np.clip(gain, *GAIN_RANGE).astype(np.float32)
     return cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def brightness_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray,
+                    strength: float = 0.5, limits: tuple[float, float] = (0.8, 1.15)) -> np.ndarray:
+    """A single grey gain that moves ``source``'s brightness part-way to ``target``'s.
+
+    For texture from another person: their skin differs from the target's, so only a
+    damped (``strength``), bounded (``limits``) share of the luminance ratio is applied.
+
+    Returns:
+        ``(h, w, 3)`` ``float32`` constant gain.
+    """
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    w = weight.astype(np.float32)
+    total = max(float(w.sum()), 1e-6)
+    lt = float(((target @ luma) * w).sum() / total)
+    ls = float(((source @ luma) * w).sum() / total)
+    g = float(np.clip(((lt + 1e-3) / (ls + 1e-3)) ** strength, *limits))
+    return np.full(target.shape, g, np.float32)

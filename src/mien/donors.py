@@ -1,0 +1,79 @@
+"""The donor library: mouth interiors (teeth, tongue, shadow) for edits that open a mouth
+when the user has no photo of their own with an open mouth.
+
+Donors are lower-face crops of smiles from the Face Research Lab London Set (CC BY 4.0,
+DeBruine & Jones 2017) with their landmarks (``scripts/build_donors.py``). The donor whose
+inner-lip shape best matches the target's is warped into the target's lip contour by the
+same mesh warp as everything else; its light and colour are matched by the renderer.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from io import BytesIO
+
+import numpy as np
+from PIL import Image
+
+from . import mesh
+from .expression import align_to
+from .face import Face, similarity
+from .render import Layer
+
+
+#: Donor names never to use (an evaluation leaves the person it tests on out).
+EXCLUDED: set[str] = set()
+
+
+@lru_cache(maxsize=1)
+def _library():
+    with resources.files("mien").joinpath("data/donors.npz").open("rb") as fh:
+        data = np.load(fh)
+        return (data["jpeg"].tobytes(), data["offsets"], data["landmarks"].astype(np.float64),
+                [str(n) for n in data["names"]])
+
+
+@lru_cache(maxsize=32)
+def _pixels(i: int) -> np.ndarray:
+    blob, offsets, _, _ = _library()
+    with Image.open(BytesIO(blob[offsets[i]:offsets[i + 1]])) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _lip_shape(points: np.ndarray) -> np.ndarray:
+    """Inner and outer lip contours, similarity-normalised: ``(40, 2)``."""
+    idx = list(mesh.LIPS_INNER) + list(mesh.LIPS_OUTER)
+    p = points[idx, :2].astype(np.float64)
+    p = p - p.mean(axis=0)
+    return p / np.sqrt((p**2).sum(axis=1).mean())
+
+
+def choose(target: np.ndarray) -> int:
+    """Index of the donor whose lip shape is closest to ``target`` (478 landmarks)."""
+    _, _, landmarks, names = _library()
+    want = _lip_shape(target)
+    best, best_err = 0, np.inf
+    for i, lm in enumerate(landmarks):
+        if names[i] in EXCLUDED:
+            continue
+        have = _lip_shape(lm)
+        s, rot, t = similarity(have, want)
+        err = np.linalg.norm(s * have @ rot.T + t - want, axis=1).mean()
+        if err < best_err:
+            best, best_err = i, err
+    return best
+
+
+def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray) -> Layer | None:
+    """A texture layer from the best donor for ``face`` moving to ``target``."""
+    _, _, landmarks, _ = _library()
+    if not len(landmarks):
+        return None
+    i = choose(target)
+    pixels = _pixels(i)
+    lm = landmarks[i].astype(np.float32)
+    donor = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),
+                         float(lm[:, 1].max())), 1.0, pixels.shape[:2])
+    return Layer(pixels, donor, weights, align_to(lm, face.landmarks), own_person=False,
+                 feather=1 / 300)
