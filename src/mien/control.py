@@ -27,6 +27,7 @@ from .face import MIN_FACE_SIZE, Face, analyze
 from .image import as_rgb
 from .io import check_output_path, read_photo, write_photo
 from .render import Layer, execute, plan
+from .shading import smile_gain
 
 #: Named sliders: (code at +1, code at -1). Values run from -1 to 1 (0 to 1 where there
 #: is no negative side).
@@ -159,6 +160,20 @@ def keep_mouth_opening(face: Face, target: np.ndarray) -> np.ndarray:
     return out
 
 
+def smile_amount(face: Face, request: Request) -> float:
+    """How much smile shading an edit adds: the change of the code's ``smile`` value."""
+    after = request.code().values.get("smile", 0.0)
+    if request.needs_current:
+        now = read(face).values.get("smile", 0.0)
+        factor = (request.magnify - 1.0 if request.magnify is not None else 0.0) + \
+                 (request.keep - 1.0 if request.keep is not None else 0.0) - \
+                 (request.intensity if (request.emotion or "").lower() == "neutral" else 0.0)
+        after += factor * now
+        if request.expression is not None:
+            after += request.expression.values.get("smile", 0.0) - now
+    return float(after)
+
+
 def opening(landmarks: np.ndarray, face: Face) -> float:
     """Inner-lip opening in inter-ocular units."""
     return float(np.linalg.norm(landmarks[13, :2] - landmarks[14, :2]) / max(face.interocular, 1.0))
@@ -245,7 +260,9 @@ def edit(
         if np.abs(target - f.landmarks).max() < 1e-6:
             continue
         layers = texture_layers(f, target, ref)
-        out = execute(out, plan(out, f, target, layers, refine=False))
+        smile = smile_amount(f, request)
+        shading = (lambda tm, a=smile: smile_gain(tm, a)) if smile else None
+        out = execute(out, plan(out, f, target, layers, refine=False, shading=shading))
     return out
 
 

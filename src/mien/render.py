@@ -9,6 +9,7 @@ edited region is bit-identical to the input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -64,7 +65,7 @@ class Plan:
     """Everything :func:`execute` needs, at working resolution.
 
     ``preview`` is the rendered crop at working resolution, ``(h, w, 3)`` ``float32``,
-    for live previews.
+    for live previews; ``shading`` an optional ``(h, w, 3)`` gain on the warped photo.
     """
 
     grid: Grid
@@ -72,6 +73,7 @@ class Plan:
     map: np.ndarray
     layers: tuple[LayerPlan, ...]
     preview: np.ndarray
+    shading: np.ndarray | None = None
 
 
 def _sample(image: np.ndarray, field: np.ndarray, factor: float) -> np.ndarray:
@@ -145,7 +147,8 @@ def _agreement(face: Face, reference: np.ndarray) -> np.ndarray:
 
 
 def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer, ...] = (),
-         *, refine: bool = True, work_px: int = WORK_FACE_PX) -> Plan:
+         *, refine: bool = True, work_px: int = WORK_FACE_PX,
+         shading: Callable[[TargetMesh], np.ndarray] | None = None) -> Plan:
     """Compute an edit at working resolution.
 
     Args:
@@ -155,6 +158,8 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
         layers: texture sources, composited in order over the warped photo.
         refine: align each layer to the warped photo with optical flow.
         work_px: face width in working pixels.
+        shading: given the target mesh, a ``(h, w, 3)`` multiplicative gain for the warped
+            photo (the shading an expression brings, :mod:`mien.shading`).
     """
     target = np.asarray(target, np.float64)
     both = np.concatenate([face.points, target[:, :2]])
@@ -180,6 +185,9 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
     coords = grid.coords()
     own = coords + values[..., 0:2]
     base = _sample(pixels, own, scale)
+    shade = shading(tm) if shading is not None else None
+    if shade is not None:
+        base = np.clip(base * shade, 0.0, 1.0)
     preview = base.copy()
     layer_plans = []
     for k, layer in enumerate(layers):
@@ -204,7 +212,7 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
         adapted = np.clip(tex * gain, 0, 1)
         preview = preview + alpha[..., None] * (adapted - preview)
         layer_plans.append(LayerPlan(layer, field, alpha, gain, adapted))
-    return Plan(grid, tm, own, tuple(layer_plans), preview)
+    return Plan(grid, tm, own, tuple(layer_plans), preview, shade)
 
 
 def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
@@ -218,6 +226,10 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
     out_crop = to_float(apply(pixels, p.map, grid))
     disp = np.abs(p.map - grid.coords()).max(axis=2)
     changed_work = disp > 1e-3
+    if p.shading is not None:
+        out_crop *= grid.upsample(p.shading)
+        np.clip(out_crop, 0.0, 1.0, out=out_crop)
+        changed_work |= np.abs(p.shading - 1.0).max(axis=2) > 1e-4
     for lp in p.layers:
         alpha_full = grid.upsample(lp.alpha)
         ys, xs = np.nonzero(alpha_full > 1.0 / 512)

@@ -1,0 +1,84 @@
+"""Build src/mien/data/smile_shading.npz: the smile's expression ratio image.
+
+For each London pair (Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0),
+the happy and the neutral photo are both resampled into one canonical texture frame
+through their own landmarks, so each texture pixel compares the *same point of skin*
+with and without the smile (Liu, Shan & Zhang 2001, "Expressive expression mapping with
+ratio images"). The log ratio, with the eyes and the mouth interior left out and the
+overall colour change removed, is averaged over people: what remains is the shading a
+smile brings, cheek highlights and the nasolabial folds. mien multiplies a smiling edit
+by exp(intensity * log ratio), mapped onto the edited face.
+
+    .venv/bin/python scripts/build_shading.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import mien
+from mien import mesh
+from mien.expression import model
+from mien.face import analyze
+from mien.image import to_float
+from mien.shading import TEXTURE_SIZE, texture_landmarks
+from mien.warp import Grid, target_mesh
+
+ROOT = Path(__file__).resolve().parents[1]
+LONDON = ROOT.parent / "shared" / "data" / "london"
+OUT = ROOT / "src" / "mien" / "data" / "smile_shading.npz"
+
+
+def to_texture(pixels: np.ndarray, landmarks: np.ndarray, tm) -> np.ndarray:
+    field = tm.field(landmarks[:, :2])
+    out = cv2.remap(pixels, field[..., 0], field[..., 1], cv2.INTER_AREA if False else cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REFLECT)
+    return to_float(out)
+
+
+def main() -> int:
+    ref = texture_landmarks()
+    grid = Grid(0, 0, (TEXTURE_SIZE, TEXTURE_SIZE), (TEXTURE_SIZE, TEXTURE_SIZE))
+    tm = target_mesh(ref, grid)
+    inside = (tm.ids >= 0) & (tm.ids < len(mesh.canonical()[1]))
+    keep = np.zeros((TEXTURE_SIZE, TEXTURE_SIZE), np.float32)
+    # Skin only: no eyes, no mouth interior, and fade out near the face outline.
+    w = mesh.border_weights().copy()
+    for contour in (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LIPS_INNER):
+        w[list(contour)] = 0.0
+    keep = tm.attribute(w) * inside
+    for contour in (mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LIPS_INNER):
+        poly = np.round(ref[list(contour)] * 16).astype(np.int32)
+        cv2.fillPoly(keep, [poly], 0.0, shift=4)
+    logs, count = [], 0
+    for person in sorted(p for p in LONDON.iterdir() if (p / "neutral.jpg").exists()):
+        n = mien.read_photo(person / "neutral.jpg").pixels
+        h = mien.read_photo(person / "happy.jpg").pixels
+        fn, fh = analyze(n), analyze(h)
+        if len(fn) != 1 or len(fh) != 1:
+            continue
+        tn = cv2.GaussianBlur(to_texture(n, fn[0].landmarks, tm), (0, 0), 1.2)
+        th = cv2.GaussianBlur(to_texture(h, fh[0].landmarks, tm), (0, 0), 1.2)
+        lr = np.log(th + 0.02) - np.log(tn + 0.02)
+        # Remove the overall colour/exposure change between the two shots.
+        lr -= (lr * keep[..., None]).sum(axis=(0, 1)) / keep.sum()
+        logs.append(lr)
+        count += 1
+    mean = np.mean(logs, axis=0) * keep[..., None]
+    mean = cv2.GaussianBlur(mean, (0, 0), 1.0)
+    q = np.clip(np.round(mean * 127 / 0.5), -127, 127).astype(np.int8)
+    np.savez_compressed(OUT, log_ratio_q=q, scale=np.float32(0.5 / 127), count=np.int32(count),
+                        credit=np.array("Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0"))
+    print(f"{count} pairs; log-ratio range {mean.min():.3f}..{mean.max():.3f}; wrote {OUT} "
+          f"({OUT.stat().st_size / 1024:.0f} KiB)")
+    vis = np.clip(np.exp(mean) * 0.5, 0, 1)
+    cv2.imwrite(str(ROOT / "bench-out-shading.png"), cv2.cvtColor((vis * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

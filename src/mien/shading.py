@@ -1,0 +1,55 @@
+"""Shading that comes with an expression: the smile's expression ratio image.
+
+``data/smile_shading.npz`` (``scripts/build_shading.py``) holds the mean log ratio of
+smiling to neutral skin over the London pairs, in a canonical texture frame whose
+landmarks are the mean neutral face seen from the front. Mapping it onto an edited face is
+one more field over the edit's own target mesh: the texture frame plays the part of a
+source image whose landmarks sit at :func:`texture_landmarks`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+import cv2
+import numpy as np
+
+#: Side of the canonical texture frame, pixels.
+TEXTURE_SIZE = 256
+
+
+@lru_cache(maxsize=1)
+def texture_landmarks() -> np.ndarray:
+    """``(478, 2)`` the mean neutral face, frontal, in texture-frame pixels."""
+    from .expression import model
+
+    p = model().neutral_mean[:, :2] * [1.0, -1.0]
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    scale = 0.86 * TEXTURE_SIZE / (hi - lo).max()
+    return (p - (lo + hi) / 2) * scale + (TEXTURE_SIZE - 1) / 2
+
+
+@lru_cache(maxsize=1)
+def smile_log_ratio() -> np.ndarray:
+    """``(256, 256, 3)`` ``float32`` mean log ratio smiling / neutral (0 = no change)."""
+    with resources.files("mien").joinpath("data/smile_shading.npz").open("rb") as fh:
+        data = np.load(fh)
+        return data["log_ratio_q"].astype(np.float32) * float(data["scale"])
+
+
+def smile_gain(mesh_of_target, amount: float) -> np.ndarray:
+    """Per-pixel gain ``exp(amount * log ratio)`` on a target mesh's working grid.
+
+    Args:
+        mesh_of_target: the edit's :class:`mien.warp.TargetMesh`.
+        amount: smile intensity (negative values invert the shading).
+
+    Returns:
+        ``(h, w, 3)`` ``float32``; exactly 1 outside the face.
+    """
+    field = mesh_of_target.field(texture_landmarks())
+    log_ratio = cv2.remap(smile_log_ratio(), field[..., 0], field[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    inside = (mesh_of_target.ids >= 0)[..., None]
+    return np.where(inside, np.exp(amount * log_ratio), 1.0).astype(np.float32)
