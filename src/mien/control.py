@@ -22,7 +22,7 @@ import numpy as np
 from . import mesh
 from .errors import InputError, NoFaceError
 from .expression import (EMOTION_NAMES, MAX_INTENSITY, Expression, align_to, check_intensity,
-                         emotion_code, frame_of, model, read)
+                         canonical_landmarks, emotion_code, frame_of, model, read)
 from .face import MIN_FACE_SIZE, Face, analyze
 from .image import as_rgb
 from .io import check_output_path, read_photo, write_photo
@@ -32,7 +32,7 @@ from .shading import smile_gain
 #: Named sliders: (code at +1, code at -1). Values run from -1 to 1 (0 to 1 where there
 #: is no negative side).
 SLIDERS: dict[str, tuple[dict[str, float], dict[str, float] | None]] = {
-    "smile": ({"smile": 1.0}, {"15": 0.9, "17": 0.4}),
+    "smile": ({"smile": 1.0}, {"15": 1.0}),
     "brows": ({"1": 0.8, "2": 0.8}, {"4": 1.0}),
     "inner_brows": ({"1": 1.0}, {"4": 0.7}),
     "blink": ({"43": 1.0}, {"5": 1.0}),
@@ -119,7 +119,7 @@ def target_landmarks(face: Face, request: Request) -> np.ndarray:
     """``(478, 3)`` where ``face``'s landmarks go for ``request``, in the photo's frame."""
     m = model()
     frame = frame_of(face.landmarks)
-    delta = m.displacement(request.code())
+    delta = m.displacement(fit_eye_closure(face, request.code()))
     if request.needs_current:
         current = m.displacement(read(face))
         factor = 0.0
@@ -142,18 +142,42 @@ def target_landmarks(face: Face, request: Request) -> np.ndarray:
     return target
 
 
+def fit_eye_closure(face: Face, code: Expression) -> Expression:
+    """Scale eye closure (AU43) to this face's own eyes: at 1 the lids meet.
+
+    Eye openings differ between people far more than the prior's fixed lid travel, so
+    ``43``, ``43L`` and ``43R`` are rescaled per eye by the face's current opening.
+    """
+    values = dict(code.values)
+    both = values.pop("43", 0.0)
+    left, right = values.pop("43L", 0.0) + both, values.pop("43R", 0.0) + both
+    if not (left or right):
+        return code
+    m = model()
+    canon = canonical_landmarks(face.landmarks)
+    for side, amount, (upper, lower) in (("L", left, (386, 374)), ("R", right, (159, 145))):
+        if amount:
+            field = m.basis[m.index("43" + side)]
+            travel = abs((field[upper, 1] - field[lower, 1]))
+            opening_now = abs(canon[upper, 1] - canon[lower, 1])
+            values["43" + side] = amount * 0.92 * opening_now / max(travel, 1e-6)
+    return Expression(values)
+
+
 def keep_mouth_opening(face: Face, target: np.ndarray) -> np.ndarray:
     """Give ``target`` the original inner-lip opening (seed 003's relative lip distance).
 
-    The lower lip, chin and jaw move together (weights fading above the mouth's midline)
-    so that the upper-to-lower inner-lip vector equals the original one.
+    The correction moves the lower lip, chin and jaw the way a jaw moves: with weights
+    taken from the jaw-drop field (AU26) itself, normalised so that the upper-to-lower
+    inner-lip vector comes out exactly as it was.
     """
-    verts, _ = mesh.canonical()
-    mid = verts[[13, 14], 1].mean()
-    lower = 1.0 / (1.0 + np.exp(-(mid - verts[:, 1]) / 0.12))
-    jaw = mesh._falloff(mesh._core((mesh.LIPS_OUTER,)), 3.0, 6.0)
-    w = np.zeros(mesh.N_LANDMARKS)
-    w[: mesh.N_SURFACE] = lower * jaw
+    m = model()
+    jaw = np.abs(m.basis[m.index("26")][:, 1])
+    span = jaw[14] - jaw[13]
+    if span <= 1e-9:
+        return target
+    w = np.clip((jaw - jaw[13]) / span, 0.0, None)
+    w[mesh.N_SURFACE:] = 0.0
     fix = (face.landmarks[14, :2] - face.landmarks[13, :2]) - (target[14, :2] - target[13, :2])
     out = target.copy()
     out[:, :2] += w[:, None] * fix

@@ -116,10 +116,12 @@ class Frame:
 
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """``(3, 3)`` rotation in camera axes from yaw, pitch, roll in degrees."""
-    y, p, r = np.radians([yaw, pitch, roll])
+    """``(3, 3)`` rotation in camera axes from yaw, pitch, roll in degrees, with the signs
+    of :attr:`mien.face.HeadPose.angles` (yaw toward the image's right, pitch down, roll
+    clockwise)."""
+    y, p, r = np.radians([-yaw, pitch, roll])
     ry = np.array([[np.cos(y), 0, -np.sin(y)], [0, 1, 0], [np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
     rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
     return rz @ rx @ ry
 

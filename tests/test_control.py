@@ -1,0 +1,178 @@
+"""Single-photo editing: controls, combinations, invariants, save/load, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mien
+from mien import mesh
+from mien.control import Request, edit, resulting_expression, target_landmarks
+from mien.errors import InputError, NoFaceError
+from mien.expression import Expression, align_to, read
+from mien.face import analyze
+
+
+@pytest.fixture(scope="module")
+def neutral(london):
+    return london("063")[0]
+
+
+@pytest.fixture(scope="module")
+def face(neutral):
+    return analyze(neutral)[0]
+
+
+def lips_gap(f):
+    return np.linalg.norm(f.points[13] - f.points[14]) / f.interocular
+
+
+def corner_lift(before, after):
+    """Mean upward motion of the mouth corners relative to the stable points (forehead,
+    nose bridge), in inter-ocular distances."""
+    moved = align_to(after.landmarks, before.landmarks)
+    return float(-(moved[[61, 291], 1] - before.points[[61, 291], 1]).mean() / before.interocular)
+
+
+def test_zero_intensity_magnify_one_and_empty_requests_return_the_input(neutral):
+    assert np.array_equal(edit(neutral), neutral)
+    assert np.array_equal(edit(neutral, emotion="happy", intensity=0.0), neutral)
+    assert np.array_equal(edit(neutral, magnify=1.0), neutral)
+    assert np.array_equal(edit(neutral, smile=0.0, au={"12": 0.0}), neutral)
+
+
+def test_happy_lifts_the_corners_and_more_intensity_lifts_more(neutral, face):
+    lifts = [corner_lift(face, analyze(edit(neutral, emotion="happy", intensity=t))[0]) for t in (0.5, 1.0, 1.5)]
+    assert lifts[0] > 0.01
+    assert lifts[0] < lifts[1] < lifts[2]
+
+
+def test_pixels_outside_the_face_are_bit_identical(neutral, face):
+    out = edit(neutral, emotion="surprised")
+    changed = np.any(out != neutral, axis=2)
+    oval = face.points[list(mesh.FACE_OVAL)]
+    c = oval.mean(0)
+    far = np.ones(changed.shape, bool)
+    import cv2
+
+    cv2.fillPoly(far.view(np.uint8), [np.round(c + 1.45 * (oval - c)).astype(np.int32)], 0)
+    assert not (changed & far).any()
+    assert changed.any()
+
+
+@pytest.mark.parametrize("control,check", [
+    ({"aaa": 1.0}, lambda b, a: lips_gap(a) - lips_gap(b) > 0.1),
+    ({"blink": 1.0}, lambda b, a: np.linalg.norm(a.points[386] - a.points[374]) <
+     0.4 * np.linalg.norm(b.points[386] - b.points[374])),
+    ({"wink_left": 1.0}, lambda b, a: np.linalg.norm(a.points[386] - a.points[374]) <
+     0.5 * np.linalg.norm(a.points[159] - a.points[145])),
+    ({"brows": 1.0}, lambda b, a: (b.points[[105, 334], 1] - a.points[[105, 334], 1]).mean() > 0.02 * b.interocular),
+    ({"brows": -1.0}, lambda b, a: (a.points[[105, 334], 1] - b.points[[105, 334], 1]).mean() > 0.01 * b.interocular),
+    ({"ooo": 1.0}, lambda b, a: np.linalg.norm(a.points[61] - a.points[291]) <
+     0.92 * np.linalg.norm(b.points[61] - b.points[291])),
+    ({"eee": 1.0}, lambda b, a: np.linalg.norm(a.points[61] - a.points[291]) >
+     1.04 * np.linalg.norm(b.points[61] - b.points[291])),
+    ({"smile": -1.0}, lambda b, a: corner_lift(b, a) < -0.006),
+    ({"yaw": 12.0}, lambda b, a: a.pose.angles[0] - b.pose.angles[0] > 5),
+    ({"yaw": -12.0}, lambda b, a: a.pose.angles[0] - b.pose.angles[0] < -5),
+    ({"pitch": 12.0}, lambda b, a: a.pose.angles[1] - b.pose.angles[1] > 4),
+    ({"roll": -10.0}, lambda b, a: a.pose.angles[2] - b.pose.angles[2] < -5),
+])
+def test_each_slider_does_what_it_says(neutral, face, control, check):
+    after = analyze(edit(neutral, **control))[0]
+    assert check(face, after), control
+
+
+def test_controls_combine(neutral, face):
+    both = analyze(edit(neutral, emotion="happy", blink=1.0))[0]
+    assert corner_lift(face, both) > 0.01
+    assert np.linalg.norm(both.points[386] - both.points[374]) < 0.4 * np.linalg.norm(face.points[386] - face.points[374])
+
+
+def test_neutralize_then_reapply_returns_close_to_the_input(london):
+    _, happy = london("020")
+    f = analyze(happy)[0]
+    code = read(f)
+    flat = edit(happy, neutralize=True)
+    back = edit(flat, expression=code)
+    fb = analyze(back)[0]
+    err = np.linalg.norm(fb.points - f.points, axis=1).mean() / f.interocular
+    moved = np.linalg.norm(analyze(flat)[0].points - f.points, axis=1).mean() / f.interocular
+    assert moved > 0.008          # neutralising really changed the face
+    assert err < 0.5 * moved      # and re-applying the read code brings it back
+
+
+def test_magnify_and_suppress_scale_the_current_smile(london):
+    _, happy = london("020")
+    f = analyze(happy)[0]
+    big = analyze(edit(happy, magnify=1.8))[0]
+    small = analyze(edit(happy, magnify=0.3))[0]
+    assert corner_lift(f, big) > 0.005 and corner_lift(f, small) < -0.005
+
+
+def test_saved_expression_moves_another_face_the_same_way(london, tmp_path):
+    n1 = london("020")[0]
+    n2 = london("063")[0]
+    request = Request(emotion="surprised", intensity=0.8)
+    code = resulting_expression(analyze(n1)[0], request)
+    path = tmp_path / "e.json"
+    path.write_text(code.to_json())
+    loaded = Expression.from_json(path.read_text())
+    assert loaded.values.keys() == code.values.keys()
+    out = analyze(edit(n2, expression=loaded))[0]
+    assert lips_gap(out) > lips_gap(analyze(n2)[0]) + 0.08
+
+
+def test_keep_mouth_keeps_the_opening(neutral, face):
+    target = target_landmarks(face, Request(emotion="surprised", keep_mouth=True))
+    gap = np.linalg.norm(target[13, :2] - target[14, :2])
+    assert gap == pytest.approx(np.linalg.norm(face.points[13] - face.points[14]), abs=0.5)
+    brow_up = (face.points[105, 1] - target[105, 1])
+    assert brow_up > 0.02 * face.interocular  # the rest of the emotion is still there
+
+
+def test_opening_the_mouth_brings_mouth_interior_texture(neutral, face):
+    out = edit(neutral, aaa=1.0)
+    after = analyze(out)[0]
+    inner = after.mask("mouth_interior") > 0
+    assert inner.sum() > 200
+    # Teeth and shadow: the interior is not just stretched lip colour.
+    lips = (face.mask("lips") > 0) & ~(face.mask("mouth_interior") > 0)
+    spread = out[inner].astype(float).std(axis=0).mean()
+    assert spread > 0.8 * neutral[lips].astype(float).std(axis=0).mean()
+
+
+def test_a_reference_photo_of_the_same_person_gives_the_mouth_interior(london):
+    neutral, happy = london("036")
+    out = edit(neutral, aaa=0.7, reference=happy)
+    assert out.shape == neutral.shape and not np.array_equal(out, neutral)
+
+
+def test_bad_requests_get_errors_that_list_the_valid_values(neutral, rng):
+    with pytest.raises(InputError, match="choose from neutral, happy"):
+        edit(neutral, emotion="joyful")
+    with pytest.raises(InputError, match="between 0 and 1.5"):
+        edit(neutral, emotion="happy", intensity=3)
+    with pytest.raises(InputError, match="unknown Action Unit '99'; valid: 1, 1L"):
+        edit(neutral, au={"99": 1})
+    with pytest.raises(InputError, match="unknown slider 'frown'"):
+        edit(neutral, frown=1)
+    with pytest.raises(InputError, match="±15 degrees"):
+        edit(neutral, yaw=40)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        edit(neutral, wink_left=-1)
+    noise = (rng.random((300, 300, 3)) * 255).astype(np.uint8)
+    with pytest.raises(NoFaceError):
+        edit(noise, emotion="happy")
+
+
+def test_file_helper_saves_and_loads_expressions(data, tmp_path):
+    src = data / "london" / "020" / "neutral.jpg"
+    out = mien.edit_files(src, tmp_path / "o.jpg", emotion="happy", intensity=0.6,
+                          save_expression=tmp_path / "e.json")
+    assert out.exists() and (tmp_path / "e.json").exists()
+    again = mien.edit_files(data / "london" / "063" / "neutral.jpg", tmp_path / "o2.png",
+                            load_expression=tmp_path / "e.json")
+    assert again.exists()
+    with pytest.raises(InputError, match="never overwrites"):
+        mien.edit_files(src, src, emotion="happy")

@@ -1,0 +1,106 @@
+"""The expression space: directions, codes, reading, arithmetic, JSON round trips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mien import mesh
+from mien.errors import InputError
+from mien.expression import (EMOTION_NAMES, EMOTIONS, Expression, canonical_landmarks, emotion_code,
+                             frame_of, model, read)
+from mien.face import analyze
+
+REQUIRED_AUS = ("1", "2", "4", "5", "6", "7", "9", "10", "12", "14", "15", "17", "20", "23", "24", "25",
+                "26", "43")
+
+
+def test_the_model_holds_the_required_action_units_and_sides():
+    m = model()
+    for au in REQUIRED_AUS:
+        assert au in m.directions
+    for sided in ("12L", "12R", "43L", "43R", "1L", "2R"):
+        assert sided in m.directions
+    assert set(EMOTION_NAMES) >= {"neutral", "happy", "sad", "angry", "surprised", "disgusted", "fearful"}
+
+
+def test_left_and_right_variants_split_the_whole():
+    m = model()
+    for au in ("12", "43", "2"):
+        both = m.basis[m.index(au)]
+        np.testing.assert_allclose(m.basis[m.index(au + "L")] + m.basis[m.index(au + "R")], both, atol=1e-9)
+    # The subject's left is canonical +x: 43L closes the eye whose landmarks have x > 0.
+    left = m.basis[m.index("43L")]
+    assert np.abs(left[386]).sum() > 10 * np.abs(left[159]).sum()
+
+
+def test_action_units_move_the_right_features():
+    m = model()
+    d = lambda name: m.basis[m.index(name)]  # noqa: E731  canonical: y up
+    assert d("26")[152, 1] < 0 and d("26")[14, 1] < 0            # jaw drop: chin and lower lip go down
+    assert d("12")[291, 1] > 0 and d("12")[291, 0] > 0           # lip corner puller: up and outward
+    assert d("15")[291, 1] < 0                                     # lip corner depressor: down
+    assert d("1")[285, 1] > 0 and d("4")[285, 1] < 0               # inner brow up / brows down
+    assert d("43")[386, 1] < 0                                     # eyes close: upper lid down
+    assert (d("25")[13, 1] - d("25")[14, 1]) > 0                   # lips part
+    smile = d("smile")
+    assert smile[291, 1] > 0 and smile[61, 1] > 0                  # the measured smile lifts both corners
+
+
+def test_codes_add_scale_and_round_trip_through_json():
+    a = Expression({"12": 0.5, "6": 0.2})
+    b = Expression({"12": 0.25, "43L": 1.0})
+    c = a + b * 2
+    assert c.values == {"12": 1.0, "6": 0.2, "43L": 2.0}
+    back = Expression.from_json(c.to_json())
+    assert back.values == c.values
+    assert json.loads(c.to_json())["mien_expression"] == 1
+    m = model()
+    np.testing.assert_allclose(m.displacement(a + b), m.displacement(a) + m.displacement(b))
+
+
+def test_bad_codes_and_files_are_refused():
+    with pytest.raises(InputError, match="unknown expression direction"):
+        Expression({"99": 1.0})
+    with pytest.raises(InputError, match="not a mien expression file"):
+        Expression.from_json("{not json")
+    with pytest.raises(InputError, match="unknown emotion"):
+        emotion_code("joyful")
+    with pytest.raises(InputError, match="between 0 and"):
+        emotion_code("happy", 2.0)
+
+
+def test_emotions_are_codes_over_known_directions():
+    for name in EMOTIONS:
+        code = emotion_code(name, 0.5)
+        assert all(v > 0 for v in code.values.values())
+
+
+def test_canonical_frame_round_trips(pair):
+    f = analyze(pair[0])[0]
+    frame = frame_of(f.landmarks)
+    canon = frame.to_canonical(f.landmarks)
+    np.testing.assert_allclose(frame.to_image(canon), f.landmarks, atol=1e-3)
+    verts, _ = mesh.canonical()
+    iod = np.linalg.norm(canon[33] - canon[263])
+    assert iod == pytest.approx(np.linalg.norm(verts[33] - verts[263]), rel=0.15)
+
+
+def test_reading_tells_a_smile_from_a_neutral_face(london):
+    smiles, neutrals = [], []
+    for person in ("020", "063", "036", "081"):
+        neutral, happy = london(person)
+        neutrals.append(read(analyze(neutral)[0]).values)
+        smiles.append(read(analyze(happy)[0]).values)
+    smile_score = lambda v: v.get("smile", 0) + v.get("12", 0)  # noqa: E731
+    assert all(smile_score(s) > smile_score(n) + 0.2 for s, n in zip(smiles, neutrals))
+    assert np.mean([sum(n.values()) for n in neutrals]) < 0.8
+
+
+def test_canonical_landmarks_are_pose_free(lisa):
+    # The same person, photographed at different sizes and tilts: similar canonical shapes.
+    shapes = [canonical_landmarks(analyze(img)[0].landmarks)[list(mesh.STABLE)] for img in lisa]
+    spread = max(np.linalg.norm(s - shapes[0], axis=1).mean() for s in shapes[1:])
+    assert spread < 0.35
