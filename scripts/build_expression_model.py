@@ -55,15 +55,18 @@ BROWS = (mesh.LEFT_BROW, mesh.RIGHT_BROW)
 EYES = (mesh.LEFT_EYE, mesh.RIGHT_EYE)
 LIPS = (mesh.LIPS_OUTER,)
 AU_REGION = {
-    "1": (BROWS, 1.2, 2.8), "2": (BROWS, 1.2, 2.8), "4": (BROWS, 1.2, 2.8),
+    # (Above the brows the motion is rebuilt to fade to the hairline: see au_basis_from_pls.)
+    "1": (BROWS, 0.6, 2.4), "2": (BROWS, 0.6, 2.4), "4": (BROWS, 0.6, 2.4),
     "5": (EYES, 0.5, 1.4), "7": (EYES, 0.5, 1.4), "43": (EYES, 0.4, 1.0),
     "6": (EYES, 1.2, 3.2), "9": ((mesh.NOSE,), 1.0, 2.6), "10": ((mesh.NOSE, mesh.LIPS_OUTER), 0.8, 2.4),
     "11": (LIPS, 1.4, 3.0), "12": (LIPS, 1.6, 3.6), "14": (LIPS, 1.4, 3.2), "15": (LIPS, 1.6, 3.4),
     "17": (LIPS, 2.6, 4.6), "20": (LIPS, 1.6, 3.6), "23": (LIPS, 0.8, 2.2), "24": (LIPS, 0.8, 2.2),
     "25": (LIPS, 1.0, 2.6), "26": (LIPS, 3.0, 6.0), "28": (LIPS, 0.8, 2.2),
 }
-#: AUs that may move the jaw line (the rest keep the face outline still).
-JAW_AUS = {"17", "26"}
+#: AUs that may move the face outline: the jaw, and the brows (whose forehead motion is
+#: rebuilt to fade to zero at the hairline). The rest keep the outline still, which
+#: cancels the regression's outline sliding.
+OUTLINE_AUS = {"17", "26", "1", "2", "4"}
 
 
 def london_landmarks():
@@ -112,7 +115,7 @@ def au_basis_from_pls(wheel: Path, iod: float) -> np.ndarray:
         d = d[: mesh.N_SURFACE]
         d = 0.5 * (d + d[mirror] * [-1, 1, 1])  # left-right symmetric
         w = region(*AU_REGION[name])
-        if name not in JAW_AUS:
+        if name not in OUTLINE_AUS:
             w = w * border
         d = d * w[:, None]
         peak = np.linalg.norm(d[:, :2], axis=1).max()
@@ -123,6 +126,24 @@ def au_basis_from_pls(wheel: Path, iod: float) -> np.ndarray:
         else:
             want = AU_PEAK[name] * iod
         basis[k, : mesh.N_SURFACE] = d * (want / max(peak, 1e-9))
+    # Brow AUs: above the brows the regression barely moves the forehead, so raised brows
+    # would fold the skin against it. Forehead skin is modelled as stretching evenly: each
+    # point above the brows moves like the brow point below it, fading linearly to zero at
+    # the hairline (the top of the face outline).
+    brow = np.array(list(mesh.LEFT_BROW) + list(mesh.RIGHT_BROW))
+    oval = np.array(mesh.FACE_OVAL)
+    top = oval[verts[oval, 1] > verts[brow, 1].max()]
+    for name in ("1", "2", "4"):
+        k = AU_NAMES.index(name)
+        d = basis[k, : mesh.N_SURFACE]
+        for v in range(mesh.N_SURFACE):
+            x, y = verts[v, 0], verts[v, 1]
+            nearest = brow[np.argmin(np.abs(verts[brow, 0] - x))]
+            y_brow = verts[nearest, 1]
+            y_top = np.interp(x, *zip(*sorted(zip(verts[top, 0], verts[top, 1]))))
+            if y > y_brow and y_top > y_brow:
+                t = np.clip((y_top - y) / (y_top - y_brow), 0.0, 1.0)
+                d[v] = d[nearest] * t
     # AU25 (lips part): the regression's column closes the lips instead (it learned a
     # correlate). Rebuild it from the jaw drop restricted to the lips: the lips part by
     # AU_PEAK["25"] with no jaw movement beyond them.

@@ -27,7 +27,7 @@ from .face import MIN_FACE_SIZE, Face, analyze
 from .image import as_rgb
 from .io import check_output_path, read_photo, write_photo
 from .render import Layer, execute, plan
-from .shading import smile_gain
+from . import shading
 
 #: Named sliders: (code at +1, code at -1). Values run from -1 to 1 (0 to 1 where there
 #: is no negative side).
@@ -46,7 +46,9 @@ SLIDERS: dict[str, tuple[dict[str, float], dict[str, float] | None]] = {
 #: Head rotation sliders, degrees.
 ROTATIONS = ("yaw", "pitch", "roll")
 MAX_ROTATION = 15.0
-#: Mouth opening (inter-ocular units) beyond which the mouth interior needs texture.
+#: Face width of live previews, pixels.
+PREVIEW_FACE_PX = 256
+#: Added mouth opening (inter-ocular units) at which mouth-interior texture is fully in.
 OPENING_FOR_TEXTURE = 0.03
 
 
@@ -204,10 +206,15 @@ def opening(landmarks: np.ndarray, face: Face) -> float:
 
 
 def texture_layers(face: Face, target: np.ndarray, reference: tuple[np.ndarray, Face] | None) -> tuple[Layer, ...]:
-    """Mouth-interior texture when the edit opens the mouth beyond what it shows."""
-    if opening(target, face) <= opening(face.landmarks, face) + OPENING_FOR_TEXTURE:
+    """Mouth-interior texture when the edit opens the mouth beyond what it shows.
+
+    The texture fades in with the added opening (full at :data:`OPENING_FOR_TEXTURE`), so
+    intensity sweeps stay continuous.
+    """
+    added = opening(target, face) - opening(face.landmarks, face)
+    if added <= 0.002:
         return ()
-    weights = mesh.region_weights("mouth_interior")
+    weights = mesh.region_weights("mouth_interior") * min(1.0, added / OPENING_FOR_TEXTURE)
     if reference is not None:
         pixels, ref_face = reference
         if opening(ref_face.landmarks, ref_face) > OPENING_FOR_TEXTURE:
@@ -285,9 +292,34 @@ def edit(
             continue
         layers = texture_layers(f, target, ref)
         smile = smile_amount(f, request)
-        shading = (lambda tm, a=smile: smile_gain(tm, a)) if smile else None
-        out = execute(out, plan(out, f, target, layers, refine=False, shading=shading))
+        out = execute(out, plan(out, f, target, layers, refine=False,
+                                shading=shading.smile(smile) if smile else None))
     return out
+
+
+def preview(photo: np.ndarray, face: int = 0, work_px: int = PREVIEW_FACE_PX, **controls) -> np.ndarray:
+    """A fast working-resolution render of an edit, for live previews (slider drags).
+
+    Takes the same controls as :func:`edit` (no ``reference``). The photo's analysis is
+    cached after the first call, so a slider change costs only the working-resolution
+    stages, here at ``work_px`` pixels across the face (a preview's screen size).
+
+    Returns:
+        ``(h, w, 3)`` ``float32`` RGB in ``[0, 1]``: the face crop at working resolution.
+    """
+    photo = as_rgb(photo, "photo")
+    faces = analyze(photo)
+    if not faces:
+        raise NoFaceError("no face found in the photo; use a photo where the face is visible")
+    f = _choose(faces, face)[0]
+    sliders = {k: controls.pop(k) for k in list(controls) if k in SLIDERS or k in ROTATIONS}
+    if controls.pop("neutralize", False):
+        controls["keep"] = 0.0
+    request = Request(sliders=sliders, **controls)
+    target = target_landmarks(f, request)
+    smile = smile_amount(f, request)
+    return plan(photo, f, target, texture_layers(f, target, None), refine=False, work_px=work_px,
+                shading=shading.smile(smile) if smile else None).preview
 
 
 def _choose(faces: Sequence[Face], face: int | str) -> list[Face]:

@@ -3,8 +3,10 @@ when the user has no photo of their own with an open mouth.
 
 Donors are lower-face crops of smiles from the Face Research Lab London Set (CC BY 4.0,
 DeBruine & Jones 2017) with their landmarks (``scripts/build_donors.py``). The donor whose
-inner-lip shape best matches the target's is warped into the target's lip contour by the
+lip shape best matches is warped into the target's lip contour by the
 same mesh warp as everything else; its light and colour are matched by the renderer.
+The donor is chosen by the edited face's own lip shape, so a sweep of intensities keeps
+one donor.
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray) -> Layer | 
     _, _, landmarks, _ = _library()
     if not len(landmarks):
         return None
-    i = choose(target)
+    # Chosen by the face's own lips, not the target's: the same donor at every intensity.
+    i = choose(face.landmarks)
     pixels = _pixels(i)
     lm = landmarks[i].astype(np.float32)
     donor = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),

@@ -9,9 +9,10 @@ research-only 68-point model is never needed.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -38,14 +39,17 @@ def _model():
         raise MissingDependencyError(
             "dlib is not installed; run: .venv/bin/pip install dlib-bin==20.0.1.post1"
         ) from exc
-    try:
-        path = resources.files("face_recognition_models").joinpath(
-            "models/dlib_face_recognition_resnet_model_v1.dat")
-    except ModuleNotFoundError as exc:
+    # Find the weights without importing face_recognition_models: its __init__ imports
+    # pkg_resources, which new setuptools no longer ships.
+    spec = importlib.util.find_spec("face_recognition_models")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    path = next((Path(p) / "models" / "dlib_face_recognition_resnet_model_v1.dat" for p in locations
+                 if (Path(p) / "models" / "dlib_face_recognition_resnet_model_v1.dat").exists()), None)
+    if path is None:
         raise MissingDependencyError(
             "the face descriptor weights are missing; run: "
             ".venv/bin/pip install face-recognition-models==0.3.0"
-        ) from exc
+        )
     return dlib, dlib.face_recognition_model_v1(str(path))
 
 

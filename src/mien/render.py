@@ -9,7 +9,6 @@ edited region is bit-identical to the input.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -52,6 +51,21 @@ class Layer:
 
 
 @dataclass(frozen=True, eq=False)
+class Shading:
+    """A multiplicative shading change carried by the face, like a smile's creases.
+
+    Attributes:
+        log_ratio: ``(S, S, 3)`` ``float32`` log gain in a texture frame.
+        landmarks: ``(478, 2)`` where the landmarks sit in that frame.
+        amount: the gain applied is ``exp(amount * log_ratio)``.
+    """
+
+    log_ratio: np.ndarray
+    landmarks: np.ndarray
+    amount: float
+
+
+@dataclass(frozen=True, eq=False)
 class LayerPlan:
     layer: Layer
     map: np.ndarray          # (h, w, 2) refined backward map into layer.pixels
@@ -76,22 +90,25 @@ class Plan:
     shading: np.ndarray | None = None
 
 
-def _sample(image: np.ndarray, field: np.ndarray, factor: float) -> np.ndarray:
+def _sample(image: np.ndarray, field: np.ndarray, factor: float, valid: np.ndarray | None = None) -> np.ndarray:
     """Sample a full-resolution image at working resolution without aliasing.
 
     Args:
         image: ``(H, W, 3)`` integer RGB.
         field: ``(h, w, 2)`` positions in ``image`` (full pixels).
         factor: working pixels per image pixel (``<= 1`` shrinks before sampling).
+        valid: ``(h, w)`` bool, where the samples are used; only that region of
+            ``image`` is shrunk (elsewhere the result is unspecified).
 
     Returns:
         ``(h, w, 3)`` ``float32`` in ``[0, 1]``.
     """
     h, w = image.shape[:2]
-    x0 = int(np.clip(np.floor(field[..., 0].min()) - 4, 0, w - 1))
-    y0 = int(np.clip(np.floor(field[..., 1].min()) - 4, 0, h - 1))
-    x1 = int(np.clip(np.ceil(field[..., 0].max()) + 5, x0 + 1, w))
-    y1 = int(np.clip(np.ceil(field[..., 1].max()) + 5, y0 + 1, h))
+    pts = field[valid] if valid is not None and valid.any() else field.reshape(-1, 2)
+    x0 = int(np.clip(np.floor(pts[:, 0].min()) - 4, 0, w - 1))
+    y0 = int(np.clip(np.floor(pts[:, 1].min()) - 4, 0, h - 1))
+    x1 = int(np.clip(np.ceil(pts[:, 0].max()) + 5, x0 + 1, w))
+    y1 = int(np.clip(np.ceil(pts[:, 1].max()) + 5, y0 + 1, h))
     roi = image[y0:y1, x0:x1]
     f = min(1.0, factor)
     if f < 0.999:
@@ -148,7 +165,7 @@ def _agreement(face: Face, reference: np.ndarray) -> np.ndarray:
 
 def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer, ...] = (),
          *, refine: bool = True, work_px: int = WORK_FACE_PX,
-         shading: Callable[[TargetMesh], np.ndarray] | None = None) -> Plan:
+         shading: Shading | None = None) -> Plan:
     """Compute an edit at working resolution.
 
     Args:
@@ -158,8 +175,7 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
         layers: texture sources, composited in order over the warped photo.
         refine: align each layer to the warped photo with optical flow.
         work_px: face width in working pixels.
-        shading: given the target mesh, a ``(h, w, 3)`` multiplicative gain for the warped
-            photo (the shading an expression brings, :mod:`mien.shading`).
+        shading: a shading change mapped onto the target face (:mod:`mien.shading`).
     """
     target = np.asarray(target, np.float64)
     both = np.concatenate([face.points, target[:, :2]])
@@ -169,34 +185,40 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
     face_work = face.size * scale
     tm = target_mesh(target[:, :2], grid, depth=target[:, 2])
     surface, n_ring = mesh.N_SURFACE, len(tm.ring)
-    # Every per-vertex quantity is interpolated in one pass over the rasterised mesh:
-    # columns are the photo's displacement, then per layer displacement, texture weight
-    # and agreement weight.
-    columns = [np.concatenate([face.points[:surface] - target[:surface, :2], np.zeros((n_ring, 2))])]
-    for layer in layers:
-        ring, _ = support_band(layer.face.points[:surface])
-        weights = np.asarray(layer.weights, np.float64) * mesh.border_weights() * _visibility(layer.face)
-        columns += [
-            np.concatenate([layer.face.points[:surface] - target[:surface, :2], ring - tm.ring]),
-            np.concatenate([weights[:surface], np.zeros(n_ring)])[:, None],
-            np.concatenate([_agreement(face, layer.reference)[:surface], np.zeros(n_ring)])[:, None],
-        ]
-    values = tm.interpolate(np.concatenate(columns, axis=1))
+    # Every field and mask is a per-vertex quantity interpolated over the one rasterised
+    # target mesh, each only over the pixels where it can be non-zero.
+    own_disp = np.concatenate([face.points[:surface] - target[:surface, :2], np.zeros((n_ring, 2))])
     coords = grid.coords()
-    own = coords + values[..., 0:2]
+    own = coords + tm.interpolate(own_disp)
     base = _sample(pixels, own, scale)
-    shade = shading(tm) if shading is not None else None
-    if shade is not None:
+    shade = None
+    if shading is not None:
+        # The shading lives on the face only: skip the support band.
+        where = coords + tm.interpolate(np.concatenate([shading.landmarks[:surface, :2] - target[:surface, :2],
+                                                        np.zeros((n_ring, 2))]), face_only=True)
+        log_ratio = cv2.remap(shading.log_ratio, where[..., 0], where[..., 1], cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        shade = np.where((tm.ids >= 0)[..., None], np.exp(shading.amount * log_ratio), 1.0).astype(np.float32)
         base = np.clip(base * shade, 0.0, 1.0)
     preview = base.copy()
     layer_plans = []
-    for k, layer in enumerate(layers):
-        c = 2 + 4 * k
-        field = coords + values[..., c:c + 2]
-        alpha = feather(np.clip(values[..., c + 2], 0, 1), 0, max(0.7, face_work * layer.feather))
-        agree = values[..., c + 3]
+    for layer in layers:
+        ring, _ = support_band(layer.face.points[:surface])
+        weights = np.asarray(layer.weights, np.float64) * mesh.border_weights() * _visibility(layer.face)
+        per_vertex = np.concatenate([
+            np.concatenate([layer.face.points[:surface] - target[:surface, :2], ring - tm.ring]),
+            np.concatenate([weights[:surface], np.zeros(n_ring)])[:, None],
+            np.concatenate([_agreement(face, layer.reference)[:surface], np.zeros(n_ring)])[:, None],
+        ], axis=1)
+        # Displacement, texture weight and agreement: needed only where the layer has weight.
+        used_tris = per_vertex[tm.triangles, 2].max(axis=1) > 0
+        values = tm.interpolate(per_vertex, triangles=used_tris)
+        field = coords + values[..., 0:2]
+        alpha = feather(np.clip(values[..., 2], 0, 1), 0, max(0.7, face_work * layer.feather))
+        agree = values[..., 3]
         factor = scale * face.size / max(layer.face.size, 1.0)
-        tex = _sample(layer.pixels, field, factor)
+        used = alpha > 0
+        tex = _sample(layer.pixels, field, factor, used)
         if layer.own_person:
             gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
         else:
@@ -208,7 +230,7 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
             flow = refinement_flow(_grey(base), _grey(tex * gain), confidence, sigma=face_work / 20)
             seam = np.clip(2.0 * (1.0 - alpha), 0.0, 1.0)[..., None]
             field = field + seam * (compose(field, flow) - field)
-            tex = _sample(layer.pixels, field, factor)
+            tex = _sample(layer.pixels, field, factor, used)
         adapted = np.clip(tex * gain, 0, 1)
         preview = preview + alpha[..., None] * (adapted - preview)
         layer_plans.append(LayerPlan(layer, field, alpha, gain, adapted))

@@ -3,8 +3,9 @@
 ``data/smile_shading.npz`` (``scripts/build_shading.py``) holds the mean log ratio of
 smiling to neutral skin over the London pairs, in a canonical texture frame whose
 landmarks are the mean neutral face seen from the front. Mapping it onto an edited face is
-one more field over the edit's own target mesh: the texture frame plays the part of a
-source image whose landmarks sit at :func:`texture_landmarks`.
+one more field over the edit's own target mesh (:class:`mien.render.Shading`): the
+texture frame plays the part of a source image whose landmarks sit at
+:func:`texture_landmarks`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-import cv2
 import numpy as np
 
 #: Side of the canonical texture frame, pixels.
@@ -38,18 +38,8 @@ def smile_log_ratio() -> np.ndarray:
         return data["log_ratio_q"].astype(np.float32) * float(data["scale"])
 
 
-def smile_gain(mesh_of_target, amount: float) -> np.ndarray:
-    """Per-pixel gain ``exp(amount * log ratio)`` on a target mesh's working grid.
+def smile(amount: float):
+    """The smile's shading at ``amount`` (a :class:`mien.render.Shading`)."""
+    from .render import Shading
 
-    Args:
-        mesh_of_target: the edit's :class:`mien.warp.TargetMesh`.
-        amount: smile intensity (negative values invert the shading).
-
-    Returns:
-        ``(h, w, 3)`` ``float32``; exactly 1 outside the face.
-    """
-    field = mesh_of_target.field(texture_landmarks())
-    log_ratio = cv2.remap(smile_log_ratio(), field[..., 0], field[..., 1], cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    inside = (mesh_of_target.ids >= 0)[..., None]
-    return np.where(inside, np.exp(amount * log_ratio), 1.0).astype(np.float32)
+    return Shading(smile_log_ratio(), texture_landmarks(), float(amount))

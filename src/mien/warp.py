@@ -230,22 +230,35 @@ class TargetMesh:
     ids: np.ndarray
     barycentric: np.ndarray
 
-    def interpolate(self, values: np.ndarray, outside=0.0) -> np.ndarray:
+    def interpolate(self, values: np.ndarray, outside=0.0, face_only: bool = False,
+                    triangles: np.ndarray | None = None) -> np.ndarray:
         """``(V, K)`` per-vertex values (V = vertices incl. ring) -> ``(h, w, K)`` ``float32``.
 
-        Pixels no triangle covers take ``outside``.
+        Pixels no triangle covers take ``outside``. For quantities known to vanish
+        elsewhere, ``face_only`` skips the support band and ``triangles`` (a ``(T,)``
+        bool mask) restricts the work to those triangles' pixels; the rest take
+        ``outside``.
         """
         h, w = self.ids.shape
         vals = np.asarray(values, np.float64)
         k = vals.shape[1]
         # value = (V_t^T @ M_t) @ (x, y, 1): one (K, 3) matrix per triangle.
         coef = np.einsum("tik,tij->tkj", vals[self.triangles], self.barycentric).astype(np.float32)
-        where, tri, xs, ys = self._covered
+        where, tri, xs, ys = self._face if face_only else self._covered
+        if triangles is not None:
+            keep = triangles[tri]
+            where, tri, xs, ys = where[keep], tri[keep], xs[keep], ys[keep]
         c = coef[tri]  # (M, K, 3)
         out = np.empty((h * w, k), np.float32)
         out[...] = outside
         out[where] = c[:, :, 0] * xs + c[:, :, 1] * ys + c[:, :, 2]
         return out.reshape(h, w, k)
+
+    @cached_property
+    def _face(self):
+        where, tri, xs, ys = self._covered
+        on_face = tri < len(mesh.canonical()[1])
+        return where[on_face], tri[on_face], xs[on_face], ys[on_face]
 
     @cached_property
     def _covered(self):
