@@ -73,6 +73,9 @@ def test_pixels_outside_the_face_are_bit_identical(neutral, face):
     ({"eee": 1.0}, lambda b, a: np.linalg.norm(a.points[61] - a.points[291]) >
      1.04 * np.linalg.norm(b.points[61] - b.points[291])),
     ({"smile": -1.0}, lambda b, a: corner_lift(b, a) < -0.006),
+    ({"gaze_x": 1.0}, lambda b, a: (a.points[[468, 473], 0] - b.points[[468, 473], 0]).mean() > 0.015 * b.interocular),
+    ({"gaze_x": -1.0}, lambda b, a: (a.points[[468, 473], 0] - b.points[[468, 473], 0]).mean() < -0.015 * b.interocular),
+    ({"gaze_y": 1.0}, lambda b, a: (b.points[[468, 473], 1] - a.points[[468, 473], 1]).mean() > 0.006 * b.interocular),
     ({"yaw": 12.0}, lambda b, a: a.pose.angles[0] - b.pose.angles[0] > 5),
     ({"yaw": -12.0}, lambda b, a: a.pose.angles[0] - b.pose.angles[0] < -5),
     ({"pitch": 12.0}, lambda b, a: a.pose.angles[1] - b.pose.angles[1] > 4),

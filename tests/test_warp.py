@@ -18,7 +18,10 @@ def frontal_landmarks(size: float = 300.0, centre=(400.0, 380.0)) -> np.ndarray:
     pts = np.zeros((mesh.N_LANDMARKS, 2))
     pts[: mesh.N_SURFACE, 0] = centre[0] + verts[:, 0] * scale
     pts[: mesh.N_SURFACE, 1] = centre[1] - verts[:, 1] * scale
-    pts[mesh.N_SURFACE:] = pts[[33] * 5 + [263] * 5]
+    for eye, iris in ((mesh.RIGHT_EYE, mesh.RIGHT_IRIS), (mesh.LEFT_EYE, mesh.LEFT_IRIS)):
+        contour = pts[list(eye)]
+        centre, r = contour.mean(axis=0), 0.2 * np.ptp(contour[:, 0])
+        pts[list(iris)] = centre + r * np.array([[0, 0], [1, 0], [0, -0.5], [-1, 0], [0, 0.5]])
     return pts
 
 
@@ -50,7 +53,7 @@ def test_known_affine_mesh_motion_is_reproduced():
     tm = target_mesh(dst, grid)
     field = tm.field(src)
     # Inside the face (not the fading band) the backward map is the inverse affine.
-    inside = tm.ids < len(mesh.canonical()[1])
+    inside = tm.ids < len(mesh.triangles())
     inside &= tm.ids >= 0
     coords = grid.coords()
     expected = (coords - centre - t) @ np.linalg.inv(a).T + centre
@@ -86,8 +89,8 @@ def test_smooth_expression_motion_never_folds(seed, amount):
     det = jacobian_determinant(tm.field(src))
     # The canonical mesh itself folds at the inner mouth corners (the lips curl inward):
     # pixels touching those triangles are excused, nowhere else.
-    verts, tris = mesh.canonical()
-    area = signed_areas(verts[:, :2] * [1, -1], tris)
+    tris = mesh.triangles()
+    area = signed_areas(src, tris)
     folded = np.flatnonzero(np.sign(area) != np.sign(np.median(area)))
     near = np.isin(tm.ids, folded)
     near = near[:-1, :-1] | near[1:, :-1] | near[:-1, 1:] | near[1:, 1:]

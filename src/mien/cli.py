@@ -129,6 +129,8 @@ def edit(
     eee: float = typer.Option(0.0, help="Wide mouth, 'eee' (0..1)."),
     ooo: float = typer.Option(0.0, help="Rounded lips, 'ooo' (0..1)."),
     lip_press: float = typer.Option(0.0, "--lip-press", help="Press the lips together (0..1)."),
+    gaze_x: float = typer.Option(0.0, "--gaze-x", help="Look toward the subject's right (-1) .. left (1)."),
+    gaze_y: float = typer.Option(0.0, "--gaze-y", help="Look down (-1) .. up (1); the lids follow."),
     yaw: float = typer.Option(0.0, help="Turn the head, degrees (±15); positive toward the image's right."),
     pitch: float = typer.Option(0.0, help="Nod the head, degrees (±15); positive looks down."),
     roll: float = typer.Option(0.0, help="Tilt the head, degrees (±15); positive clockwise."),
@@ -152,7 +154,8 @@ def edit(
 
     sliders = {k: v for k, v in dict(smile=smile, brows=brows, inner_brows=inner_brows, blink=blink,
                                      wink_left=wink_left, wink_right=wink_right, aaa=aaa, eee=eee, ooo=ooo,
-                                     lip_press=lip_press, yaw=yaw, pitch=pitch, roll=roll).items() if v}
+                                     lip_press=lip_press, gaze_x=gaze_x, gaze_y=gaze_y, yaw=yaw, pitch=pitch,
+                                     roll=roll).items() if v}
     try:
         if out is None and save_expression is None:
             raise InputError("give -o OUT for the edited photo (or --save-expression FILE)")

@@ -42,6 +42,8 @@ SLIDERS: dict[str, tuple[dict[str, float], dict[str, float] | None]] = {
     "eee": ({"20": 0.8, "25": 0.8, "12": 0.3}, None),
     "ooo": ({"pucker": 1.0, "25": 0.6, "26": 0.3}, None),
     "lip_press": ({"24": 1.0, "23": 0.5}, None),
+    "gaze_x": ({"gaze_x": 1.0}, {"gaze_x": -1.0}),
+    "gaze_y": ({"gaze_y": 1.0}, {"gaze_y": -1.0}),
 }
 #: Head rotation sliders, degrees.
 ROTATIONS = ("yaw", "pitch", "roll")
@@ -261,7 +263,8 @@ def edit(
         face: face index (left to right from 0) or ``"all"``.
         keep_mouth: keep the mouth opening unchanged (talking faces).
         **sliders: ``smile, brows, inner_brows, blink, wink_left, wink_right, aaa, eee,
-            ooo, lip_press`` (-1..1 or 0..1) and ``yaw, pitch, roll`` (degrees, ±15).
+            ooo, lip_press, gaze_x`` (toward the subject's left), ``gaze_y`` (up)
+            (-1..1 or 0..1) and ``yaw, pitch, roll`` (degrees, ±15).
 
     Returns:
         ``(H, W, 3)`` of ``photo``'s dtype; pixels outside the edited face are

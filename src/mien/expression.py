@@ -217,6 +217,22 @@ def _pucker(verts: np.ndarray) -> np.ndarray:
     return d
 
 
+def _gaze(neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gaze directions: the irises move within the eyes (x: toward the subject's left,
+    y: up); for vertical gaze the lids follow, the upper more than the lower."""
+    gx = np.zeros((mesh.N_LANDMARKS, 3))
+    gy = np.zeros((mesh.N_LANDMARKS, 3))
+    for eye, iris in ((mesh.LEFT_EYE, mesh.LEFT_IRIS), (mesh.RIGHT_EYE, mesh.RIGHT_IRIS)):
+        contour = neutral[list(eye)]
+        width = np.ptp(contour[:, 0])
+        gx[list(iris), 0] = 0.11 * width
+        gy[list(iris), 1] = 0.12 * width
+        centre_y = contour[:, 1].mean()
+        for v in eye:
+            gy[v, 1] = (0.6 if neutral[v, 1] > centre_y else 0.25) * 0.12 * width
+    return gx, gy
+
+
 @lru_cache(maxsize=1)
 def model() -> ExpressionModel:
     """Load the shipped expression space (cached)."""
@@ -239,8 +255,8 @@ def model() -> ExpressionModel:
             directions += [f"{name}L", f"{name}R"]
             basis += [field * left[:, None], field * (1.0 - left)[:, None]]
     smile[mesh.N_SURFACE:] = 0.0
-    directions += ["smile", "pucker"]
-    basis += [smile, _pucker(verts)]
+    directions += ["smile", "pucker", "gaze_x", "gaze_y"]
+    basis += [smile, _pucker(verts), *_gaze(neutral)]
     return ExpressionModel(tuple(directions), np.array(basis), neutral, identity, iod)
 
 
@@ -249,7 +265,8 @@ class Expression:
     """An expression code: intensities of named directions of :func:`model`.
 
     Names are Action Unit numbers (``"12"``; ``"12L"``/``"12R"`` for the subject's left
-    or right side only), ``"smile"`` (the smile measured on real people) and ``"pucker"``.
+    or right side only), ``"smile"`` (the smile measured on real people), ``"pucker"``
+    and ``"gaze_x"``/``"gaze_y"`` (toward the subject's left / up).
     Codes add and scale linearly (seed 001's latent arithmetic).
     """
 

@@ -61,6 +61,41 @@ def canonical() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
+def triangles() -> np.ndarray:
+    """The warp's triangulation of all 478 landmarks.
+
+    The canonical tessellation spans each eye opening with lid-to-lid triangles and has
+    no iris vertices; here each eye opening is re-triangulated (Delaunay, kept inside the
+    lid contour) together with its iris centre and side points, so the iris can move
+    within the eye (gaze). Everything else is the canonical 898-triangle tessellation.
+
+    Returns:
+        ``(T, 3)`` ``int32`` vertex indices into the 478 landmarks.
+    """
+    from scipy.spatial import Delaunay
+
+    verts, tris = canonical()
+    front = verts[:, :2].astype(np.float64)
+    keep = np.ones(len(tris), bool)
+    extra = []
+    for contour, iris in ((LEFT_EYE, LEFT_IRIS), (RIGHT_EYE, RIGHT_IRIS)):
+        ring = np.array(contour)
+        keep &= ~np.isin(tris, ring).all(axis=1)
+        poly = front[ring]
+        centre = poly.mean(axis=0)
+        radius = 0.2 * np.ptp(poly[:, 0])
+        # The iris centre and its two side points (the top and bottom ones usually sit
+        # under the lids, outside the opening, so they stay out of the mesh).
+        iris_pts = centre + radius * np.array([[0, 0], [1, 0], [-1, 0]], np.float64)
+        pts = np.concatenate([poly, iris_pts])
+        ids = np.concatenate([ring, np.array([iris[0], iris[1], iris[3]])])
+        for simplex in Delaunay(pts).simplices:
+            if _inside(pts[simplex].mean(axis=0, keepdims=True), poly)[0]:
+                extra.append(ids[simplex])
+    return np.concatenate([tris[keep], np.array(extra, np.int32)]).astype(np.int32)
+
+
+@lru_cache(maxsize=1)
 def boundary_loop() -> np.ndarray:
     """``(36,)`` indices of the tessellation's outer boundary, in order around the face."""
     return np.asarray(FACE_OVAL, dtype=np.int32)

@@ -184,7 +184,7 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
     scale = 1.0 / max(sx, sy)
     face_work = face.size * scale
     tm = target_mesh(target[:, :2], grid, depth=target[:, 2])
-    surface, n_ring = mesh.N_SURFACE, len(tm.ring)
+    surface, n_ring = mesh.N_LANDMARKS, len(tm.ring)
     # Every field and mask is a per-vertex quantity interpolated over the one rasterised
     # target mesh, each only over the pixels where it can be non-zero.
     own_disp = np.concatenate([face.points[:surface] - target[:surface, :2], np.zeros((n_ring, 2))])

@@ -257,7 +257,7 @@ class TargetMesh:
     @cached_property
     def _face(self):
         where, tri, xs, ys = self._covered
-        on_face = tri < len(mesh.canonical()[1])
+        on_face = tri < len(mesh.triangles())
         return where[on_face], tri[on_face], xs[on_face], ys[on_face]
 
     @cached_property
@@ -273,7 +273,7 @@ class TargetMesh:
         ``outside``. Returns ``(h, w)`` or ``(h, w, K)`` ``float32``."""
         vals = np.asarray(values, np.float64)
         squeeze = vals.ndim == 1
-        vals = vals.reshape(len(vals), -1)[: mesh.N_SURFACE]
+        vals = vals.reshape(len(vals), -1)[: mesh.N_LANDMARKS]
         extra = np.full((len(self.points) - len(vals), vals.shape[1]), outside)
         out = self.interpolate(np.concatenate([vals, extra]), outside)
         return out[..., 0] if squeeze else out
@@ -290,7 +290,7 @@ class TargetMesh:
             ``(h, w, 2)`` ``float32`` source positions (full pixels) per working pixel.
         """
         ring = self.ring if source_ring is None else source_ring
-        src = np.concatenate([source[: mesh.N_SURFACE, :2], ring]).astype(np.float64)
+        src = np.concatenate([source[: mesh.N_LANDMARKS, :2], ring]).astype(np.float64)
         # Interpolate displacements (small numbers) rather than positions, for precision.
         tgt = np.concatenate([self.target, self.ring])
         return self.grid.coords() + self.interpolate(src - tgt, 0.0)
@@ -305,8 +305,8 @@ def target_mesh(target: np.ndarray, grid: Grid, depth: np.ndarray | None = None)
         depth: optional ``(478,)`` target depth (larger farther) to order overlaps, so the
             visible side of a turned face wins.
     """
-    surface = mesh.N_SURFACE
-    _, tris = mesh.canonical()
+    surface = mesh.N_LANDMARKS
+    tris = mesh.triangles()
     ring, band = support_band(target[:surface, :2])
     tgt_all = np.concatenate([target[:surface, :2], ring]).astype(np.float64)
     tri_all = np.concatenate([tris, band])
