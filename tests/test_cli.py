@@ -97,4 +97,41 @@ def test_demo_writes_results_and_a_contact_sheet(tmp_path):
     r = run("demo", "-o", tmp_path / "demo")
     assert r.returncode == 0, r.stderr
     files = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert "contact-sheet.png" in files and len(files) == 9
+    assert "contact-sheet.png" in files and len(files) == 13
+
+
+def test_edit_with_emotion_aus_and_sliders_and_expression_files(photos, tmp_path):
+    pose, _ = photos
+    out = tmp_path / "e.jpg"
+    saved = tmp_path / "e.json"
+    r = run("edit", pose, "-o", out, "--emotion", "happy", "--intensity", "0.6", "--au", "6=0.4",
+            "--blink", "0.3", "--save-expression", saved)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(out).size == Image.open(pose).size
+    assert '"mien_expression": 1' in saved.read_text()
+    r = run("edit", pose, "-o", tmp_path / "again.png", "--expression", saved, "--magnify", "1.2")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--emotion", "joyful"], "choose from neutral"),
+    (["--au", "99=1"], "unknown Action Unit"),
+    (["--au", "12"], "NUMBER=INTENSITY"),
+    (["--yaw", "40"], "±15"),
+    (["--expression", "missing.json"], "no such file"),
+])
+def test_edit_bad_values_get_one_line_errors(photos, tmp_path, args, message):
+    out = tmp_path / "x.jpg"
+    r = run("edit", photos[0], "-o", out, *args)
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert not out.exists()
+
+
+def test_sweep_writes_a_contact_sheet(photos, tmp_path):
+    out = tmp_path / "sweep.png"
+    r = run("sweep", photos[0], "--emotion", "surprised", "-o", out, "--steps", "4")
+    assert r.returncode == 0, r.stderr
+    w, h = Image.open(out).size
+    assert w > 4 * 200 and h > 200

@@ -240,19 +240,21 @@ def inspect(
 def demo(
     out: Path = typer.Option(Path("mien-demo"), "-o", "--out", help="Folder for the results."),
 ) -> None:
-    """Run transfers on the bundled sample photos and write results and a contact sheet."""
+    """Run transfers and edits on the bundled sample photos; write results and a contact sheet."""
     import cv2
 
+    from .control import edit as run_edit
     from .face import analyze
     from .io import read_photo, write_photo
-    from .sheet import contact_sheet, tile
     from .reference import transfer as run
+    from .sheet import contact_sheet, tile
 
     out.mkdir(parents=True, exist_ok=True)
     samples = resources.files("mien").joinpath("data/samples")
     people = sorted({p.name.rsplit("-", 1)[0] for p in samples.iterdir() if p.name.endswith(".jpg")})
     rows, names = [], []
     cases = (("all", 1.0), ("mouth", 1.0), ("eyes", 1.0), ("all", 0.5))
+    edits = (("happy", 0.8), ("surprised", 0.7))
     try:
         for person in people:
             with resources.as_file(samples.joinpath(f"{person}-neutral.jpg")) as p_path, \
@@ -273,12 +275,20 @@ def demo(
                 write_photo(name, result, like=pose)
                 err.print(f"wrote {name} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
                 row.append(tile(result, 320, box))
+            for emotion, amount in edits:
+                t0 = time.perf_counter()
+                with _status(f"{person}: {emotion} {amount}"):
+                    result = run_edit(pose.pixels, emotion=emotion, intensity=amount)
+                name = out / f"{person}-{emotion}-{int(amount * 100)}.jpg"
+                write_photo(name, result, like=pose)
+                err.print(f"wrote {name} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
+                row.append(tile(result, 320, box))
             rows.append(row)
             names.append(person)
     except MienError as exc:
         _fail(exc)
-    sheet = contact_sheet(rows, ["pose photo", "expression photo", "mien: all", "mouth only", "eyes only",
-                                 "all, strength 0.5"], names)
+    sheet = contact_sheet(rows, ["pose photo", "expression photo", "transfer: all", "mouth only", "eyes only",
+                                 "all, strength 0.5", "edit: happy 0.8", "surprised 0.7"], names)
     path = out / "contact-sheet.png"
     cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     err.print(f"contact sheet: {path}", markup=False, highlight=False)
