@@ -8,7 +8,7 @@ import pytest
 import mien
 from mien import mesh
 from mien.control import Request, edit, resulting_expression, target_landmarks
-from mien.errors import InputError, NoFaceError
+from mien.errors import FaceMismatchError, InputError, NoFaceError
 from mien.expression import Expression, align_to, read
 from mien.face import analyze
 
@@ -149,6 +149,8 @@ def test_a_reference_photo_of_the_same_person_gives_the_mouth_interior(london):
     neutral, happy = london("036")
     out = edit(neutral, aaa=0.7, reference=happy)
     assert out.shape == neutral.shape and not np.array_equal(out, neutral)
+    with pytest.raises(FaceMismatchError, match="different person"):
+        edit(neutral, aaa=0.7, reference=london("020")[1])
 
 
 def test_bad_requests_get_errors_that_list_the_valid_values(neutral, rng):

@@ -144,6 +144,7 @@ def edit(
     reference: Optional[Path] = typer.Option(None, "--reference",
                                              help="Another photo of the same person (mouth interior texture)."),
     face: str = typer.Option("0", "--face", "-f", help="Face number from the left (see `mien inspect`), or 'all'."),
+    force: bool = typer.Option(False, "--force", help="Use --reference even if it looks like another person."),
 ) -> None:
     """Change the expression in one photo: emotions, Action Units, sliders, magnify, neutralise.
 
@@ -164,7 +165,7 @@ def edit(
             written = edit_files(photo, out, reference=reference, save_expression=save_expression,
                                  load_expression=expression, emotion=emotion, intensity=intensity,
                                  au=_parse_aus(au), magnify=magnify, neutralize=neutralize, keep=keep,
-                                 keep_mouth=keep_mouth, face=face, progress=progress, **sliders)
+                                 keep_mouth=keep_mouth, face=face, force=force, progress=progress, **sliders)
         if written is not None:
             err.print(f"wrote {written} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
         if save_expression is not None:

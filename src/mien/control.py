@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import mesh
-from .errors import InputError, NoFaceError
+from .errors import FaceMismatchError, InputError, NoFaceError
 from .expression import (EMOTION_NAMES, MAX_INTENSITY, Expression, align_to, check_intensity,
                          canonical_landmarks, emotion_code, frame_of, model, read)
 from .face import MIN_FACE_SIZE, Face, analyze
@@ -244,6 +244,7 @@ def edit(
     reference: np.ndarray | None = None,
     face: int | str = 0,
     keep_mouth: bool = False,
+    force: bool = False,
     progress: Progress | None = None,
     **sliders: float,
 ) -> np.ndarray:
@@ -262,6 +263,7 @@ def edit(
         reference: another photo of the same person, used for mouth interior texture.
         face: face index (left to right from 0) or ``"all"``.
         keep_mouth: keep the mouth opening unchanged (talking faces).
+        force: use ``reference`` even if it looks like a different person.
         **sliders: ``smile, brows, inner_brows, blink, wink_left, wink_right, aaa, eee,
             ooo, lip_press, gaze_x`` (toward the subject's left), ``gaze_y`` (up)
             (-1..1 or 0..1) and ``yaw, pitch, roll`` (degrees, ±15).
@@ -287,6 +289,14 @@ def edit(
         if not ref_faces:
             raise NoFaceError("no face found in the reference photo")
         ref = (reference, max(ref_faces, key=lambda f: f.size))
+        if not force:
+            from . import identity
+
+            dist = identity.distance(photo, chosen[0], reference, ref[1])
+            if dist > identity.SAME_PERSON:
+                raise FaceMismatchError(
+                    f"the reference photo seems to show a different person (identity distance {dist:.2f}, "
+                    f"same person is below {identity.SAME_PERSON}); use a photo of the same person or force")
     out = photo
     for f in chosen:
         say(f"editing face {f.index}")
