@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from mien.face import analyze
-from mien.sheet import contact_sheet, tile
+from mien.sheet import contact_sheet, face_box, tile
 from mien.reference import transfer
 
 HAND_FRAMES = (70, 235)
@@ -75,13 +75,10 @@ def main() -> int:
         print(f"{name} frame {s[0]}: yaw {s[3]['yaw']:+.0f} pitch {s[3]['pitch']:+.0f}, mouth open "
               f"{s[3]['open']:.2f}, eyes open {s[3]['eyes']:.3f} (inter-ocular units)")
     f = pose[2]
-    c, half = f.centre, 1.0 * f.size
-    box = (c[0] - half, c[1] - half, c[0] + half, c[1] + half * 1.1)
+    box = face_box(f, 1.0, 1.0, 1.1)
 
     def face_tile(shot):
-        fe = shot[2]
-        ce, he = fe.centre, 1.0 * fe.size
-        return tile(shot[1], 260, (ce[0] - he, ce[1] - he, ce[0] + he, ce[1] + he * 1.1))
+        return tile(shot[1], 260, face_box(shot[2], 1.0, 1.0, 1.1))
 
     rows, labels = [], []
     row = [face_tile(pose), face_tile(smile)]

@@ -32,7 +32,7 @@ from mien.expression import EMOTIONS
 from mien.face import analyze
 from mien.metrics import EmotionClassifier
 from mien.perceptual import FeatureDistance
-from mien.sheet import contact_sheet, tile
+from mien.sheet import contact_sheet, face_box, tile
 
 LONDON = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 #: The classifier's labels are FER-2013's: "contempt" has no class.
@@ -43,13 +43,8 @@ SLIDERS = (("smile", 1.0), ("smile", -1.0), ("brows", 1.0), ("brows", -1.0), ("i
            ("yaw", 12.0), ("pitch", 10.0), ("roll", 10.0))
 
 
-def face_box(f, k=0.8):
-    c, half = f.centre, k * f.size
-    return (c[0] - half, c[1] - half, c[0] + half, c[1] + half * 1.15)
-
-
 def crop256(img, f):
-    x0, y0, x1, y1 = (int(round(v)) for v in face_box(f, 0.62))
+    x0, y0, x1, y1 = (int(round(v)) for v in face_box(f, 0.62, 1.0))
     return cv2.resize(img[max(y0, 0):y1, max(x0, 0):x1], (256, 256), interpolation=cv2.INTER_AREA)
 
 

@@ -31,7 +31,7 @@ from mien.control import edit
 from mien.expression import model
 from mien.face import analyze, similarity
 from mien.metrics import EmotionClassifier, psnr, region_mask, ssim
-from mien.sheet import contact_sheet, tile
+from mien.sheet import contact_sheet, face_box, tile
 
 LONDON = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 
@@ -97,10 +97,7 @@ def main() -> int:
               f"mien {r['lm'][-1]:.3f} | mien {r['psnr'][-1]:.2f} dB, id {r['id'][-1]:.3f}, "
               f"label {r['label'][-1]} (real: {truth_labels[-1]})", flush=True)
         if len(sheet_rows) < 10:
-            c, half = fn.centre, 0.75 * fn.size
-            box = (c[0] - half, c[1] - half * 1.05, c[0] + half, c[1] + half * 1.15)
-            ch, hh = fh.centre, 0.75 * fh.size
-            box_h = (ch[0] - hh, ch[1] - hh * 1.05, ch[0] + hh, ch[1] + hh * 1.15)
+            box, box_h = face_box(fn), face_box(fh)
             sheet_rows.append([tile(neutral, 280, box), tile(outs["FACS"], 280, box), tile(outs["mien"], 280, box),
                                tile(happy, 280, box_h)])
             names.append(person.name)

@@ -32,7 +32,7 @@ from mien.expression import align_to
 from mien.face import analyze
 from mien.metrics import score
 from mien.render import render
-from mien.sheet import contact_sheet, tile
+from mien.sheet import contact_sheet, face_box, tile
 from mien.reference import transfer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
@@ -141,11 +141,9 @@ def main() -> int:
             rows[name].append(score(img, truth, truth_faces[0]))
         if len(sheet_rows) < 10:
             f = truth_faces[0]
-            c, half = f.centre, 0.75 * f.size
-            box = (c[0] - half, c[1] - half * 1.05, c[0] + half, c[1] + half * 1.15)
+            box = face_box(f)
             fe = analyze(expression)[0]
-            ce, he = fe.centre, 0.75 * fe.size
-            box_e = (ce[0] - he, ce[1] - he * 1.05, ce[0] + he, ce[1] + he * 1.15)
+            box_e = face_box(fe)
             sheet_rows.append([tile(pose, 300, box), tile(expression, 300, box_e), tile(truth, 300, box),
                                tile(baseline, 300, box), tile(result, 300, box)])
             labels.append(person.name)

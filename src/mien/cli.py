@@ -188,7 +188,7 @@ def sweep(
     from .control import sweep as run_sweep
     from .face import analyze
     from .io import check_output_path, read_photo, write_photo
-    from .sheet import contact_sheet, tile
+    from .sheet import contact_sheet, face_box, tile
 
     try:
         check_output_path(out, [photo])
@@ -196,8 +196,7 @@ def sweep(
         with _status(f"sweeping {emotion}"):
             frames = run_sweep(pic.pixels, emotion, steps, face)
         f = analyze(pic.pixels)[int(face) if face != "all" else 0]
-        c, half = f.centre, 0.8 * f.size
-        box = (c[0] - half, c[1] - half, c[0] + half, c[1] + half * 1.15)
+        box = face_box(f, 0.8, 1.0)
         tiles = [tile(fr, 240, box) for fr in frames]
         per_row = 6
         rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
@@ -248,7 +247,7 @@ def demo(
     from .face import analyze
     from .io import read_photo, write_photo
     from .reference import transfer as run
-    from .sheet import contact_sheet, tile
+    from .sheet import contact_sheet, face_box, tile
 
     out.mkdir(parents=True, exist_ok=True)
     samples = resources.files("mien").joinpath("data/samples")
@@ -263,11 +262,9 @@ def demo(
                 pose, expr = read_photo(p_path), read_photo(e_path)
             row = []
             f = analyze(pose.pixels)[0]
-            c, half = f.centre, 0.8 * f.size
-            box = (c[0] - half, c[1] - half, c[0] + half, c[1] + half * 1.2)
+            box = face_box(f, 0.8, 1.0, 1.2)
             fe = analyze(expr.pixels)[0]
-            ce, he = fe.centre, 0.8 * fe.size
-            row += [tile(pose.pixels, 320, box), tile(expr.pixels, 320, (ce[0] - he, ce[1] - he, ce[0] + he, ce[1] + he * 1.2))]
+            row += [tile(pose.pixels, 320, box), tile(expr.pixels, 320, face_box(fe, 0.8, 1.0, 1.2))]
             for regions, strength in cases:
                 t0 = time.perf_counter()
                 with _status(f"{person}: {regions} at strength {strength}"):

@@ -102,6 +102,18 @@ class Request:
             raise InputError(f"keep must be between 0 and 1, got {self.keep}")
 
     @property
+    def current_change(self) -> float:
+        """How much of the face's current expression is added (negative: removed)."""
+        change = 0.0
+        if self.magnify is not None:
+            change += self.magnify - 1.0
+        if self.keep is not None:
+            change += self.keep - 1.0
+        if (self.emotion or "").lower() == "neutral":
+            change -= self.intensity
+        return change
+
+    @property
     def needs_current(self) -> bool:
         return (self.magnify is not None or self.keep is not None or self.expression is not None
                 or (self.emotion or "").lower() == "neutral")
@@ -126,14 +138,7 @@ def target_landmarks(face: Face, request: Request) -> np.ndarray:
     delta = m.displacement(fit_eye_closure(face, request.code()))
     if request.needs_current:
         current = m.displacement(read(face))
-        factor = 0.0
-        if request.magnify is not None:
-            factor += request.magnify - 1.0
-        if request.keep is not None:
-            factor += request.keep - 1.0
-        if (request.emotion or "").lower() == "neutral":
-            factor -= request.intensity
-        delta = delta + factor * current
+        delta = delta + request.current_change * current
         if request.expression is not None:
             delta = delta + m.displacement(request.expression) - current
     target = face.landmarks.astype(np.float64) + frame.displacement_to_image(delta)
@@ -193,10 +198,7 @@ def smile_amount(face: Face, request: Request) -> float:
     after = request.code().values.get("smile", 0.0)
     if request.needs_current:
         now = read(face).values.get("smile", 0.0)
-        factor = (request.magnify - 1.0 if request.magnify is not None else 0.0) + \
-                 (request.keep - 1.0 if request.keep is not None else 0.0) - \
-                 (request.intensity if (request.emotion or "").lower() == "neutral" else 0.0)
-        after += factor * now
+        after += request.current_change * now
         if request.expression is not None:
             after += request.expression.values.get("smile", 0.0) - now
     return float(after)
@@ -359,15 +361,7 @@ def resulting_expression(face: Face, request: Request) -> Expression:
     code = request.code()
     if request.expression is not None:
         return request.expression + code
-    current = read(face)
-    factor = 1.0
-    if request.magnify is not None:
-        factor += request.magnify - 1.0
-    if request.keep is not None:
-        factor += request.keep - 1.0
-    if (request.emotion or "").lower() == "neutral":
-        factor -= request.intensity
-    return current * max(factor, 0.0) + code
+    return read(face) * max(1.0 + request.current_change, 0.0) + code
 
 
 def edit_files(photo: str | os.PathLike, out: str | os.PathLike | None, *,

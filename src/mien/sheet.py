@@ -10,6 +10,13 @@ import numpy as np
 from .image import to_uint8
 
 
+def face_box(face, margin: float = 0.75, above: float = 1.05, below: float = 1.15) -> tuple[float, float, float, float]:
+    """A portrait crop ``(x0, y0, x1, y1)`` around a :class:`mien.face.Face`: ``margin``
+    face widths to each side of its centre, scaled by ``above``/``below`` vertically."""
+    c, half = face.centre, margin * face.size
+    return (c[0] - half, c[1] - half * above, c[0] + half, c[1] + half * below)
+
+
 def tile(image: np.ndarray, height: int, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Crop ``image`` to ``box`` ``(x0, y0, x1, y1)`` (if given) and scale to ``height``."""
     img = to_uint8(image)
