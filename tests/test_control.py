@@ -181,3 +181,22 @@ def test_file_helper_saves_and_loads_expressions(data, tmp_path):
     assert again.exists()
     with pytest.raises(InputError, match="never overwrites"):
         mien.edit_files(src, src, emotion="happy")
+
+
+def test_smile_shading_stays_on_the_face_even_near_the_image_corner(london):
+    """A face near the top-left corner: image coordinates there overlap the shading
+    texture's own, so a lookup that leaked off the face would shade the background."""
+    neutral, _ = london("063")
+    small = np.ascontiguousarray(neutral[150:900, 180:1000])
+    import cv2
+
+    small = cv2.resize(small, (410, 375), interpolation=cv2.INTER_AREA)
+    canvas = np.full((900, 900, 3), 180, np.uint8)
+    canvas[:375, :410] = small
+    out = edit(canvas, smile=1.0)
+    f = analyze(canvas)[0]
+    oval = f.points[list(mesh.FACE_OVAL)]
+    c = oval.mean(0)
+    far = np.ones(canvas.shape[:2], np.uint8)
+    cv2.fillPoly(far, [np.round(c + 1.45 * (oval - c)).astype(np.int32)], 0)
+    assert not np.any(out != canvas, axis=2)[far.astype(bool)].any()

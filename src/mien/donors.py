@@ -67,13 +67,20 @@ def choose(target: np.ndarray) -> int:
     return best
 
 
+@lru_cache(maxsize=64)
+def _choice_for(face: Face) -> int:
+    """:func:`choose` for a face, remembered (faces are cached per photo, so a slider
+    drag does not search the library again)."""
+    return choose(face.landmarks)
+
+
 def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray) -> Layer | None:
     """A texture layer from the best donor for ``face`` moving to ``target``."""
     _, _, landmarks, _ = _library()
     if not len(landmarks):
         return None
     # Chosen by the face's own lips, not the target's: the same donor at every intensity.
-    i = choose(face.landmarks)
+    i = _choice_for(face)
     pixels = _pixels(i)
     lm = landmarks[i].astype(np.float32)
     donor = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),

@@ -194,11 +194,12 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
     shade = None
     if shading is not None:
         # The shading lives on the face only: skip the support band.
+        # Off the face the lookup lands far outside the texture, where the gain is 1.
         where = coords + tm.interpolate(np.concatenate([shading.landmarks[:surface, :2] - target[:surface, :2],
-                                                        np.zeros((n_ring, 2))]), face_only=True)
+                                                        np.zeros((n_ring, 2))]), outside=-1e6, face_only=True)
         log_ratio = cv2.remap(shading.log_ratio, where[..., 0], where[..., 1], cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        shade = np.where((tm.ids >= 0)[..., None], np.exp(shading.amount * log_ratio), 1.0).astype(np.float32)
+        shade = np.exp(np.float32(shading.amount) * log_ratio, dtype=np.float32)
         base = np.clip(base * shade, 0.0, 1.0)
     preview = base.copy()
     layer_plans = []
