@@ -3,7 +3,10 @@
   sheets       one contact sheet per emotion over 6 London faces (intensity 0, 0.5, 1,
                1.5) and one sheet of the sliders on one face
   recognition  the emotion classifier's label (fer's mini-Xception) on each emotion at
-               intensity 1 over --faces faces, beside its labels on the inputs
+               intensity 1 over --faces faces, for mien's emotions (fitted with the
+               classifier as critic by scripts/fit_emotions.py on the even-indexed London
+               people) beside the FACS prototypes they started from. The faces here are
+               the odd-indexed people: held out from that fit.
   identity     dlib distance between input and edit (median and worst per emotion)
   LIE          seed 003's linearity of intensity editing: the coefficient of variation
                of the deep-feature distance between neighbouring steps of a 0..1 sweep
@@ -28,7 +31,7 @@ import numpy as np
 import mien
 from mien import identity
 from mien.control import edit
-from mien.expression import EMOTIONS
+from mien.expression import EMOTIONS, FACS_EMOTIONS
 from mien.face import analyze
 from mien.metrics import EmotionClassifier
 from mien.perceptual import FeatureDistance
@@ -57,8 +60,8 @@ def main() -> int:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     people = sorted(p for p in LONDON.iterdir() if (p / "neutral.jpg").exists())
-    # Every third person, so sheets and rates span the set rather than its first rows.
-    chosen = people[::3][: args.faces]
+    # The odd-indexed people: scripts/fit_emotions.py fits on the even-indexed ones.
+    chosen = people[1::2][: args.faces]
     photos = [(p.name, mien.read_photo(p / "neutral.jpg").pixels) for p in chosen]
     clf = EmotionClassifier()
     dist = FeatureDistance()
@@ -66,11 +69,11 @@ def main() -> int:
     print(f"{len(photos)} neutral London faces; classifier on the inputs: "
           + ", ".join(f"{k} {input_labels.count(k)}" for k in sorted(set(input_labels))))
 
-    print(f"\n{'emotion':<11}{'recognised':>11}{'identity median':>17}{'worst':>8}{'LIE':>8}")
+    print(f"\n{'emotion':<11}{'recognised':>11}{'FACS':>7}{'identity median':>17}{'worst':>8}{'LIE':>8}")
     all_lie = []
     for emotion in EMOTIONS:
         rows, names = [], []
-        hits, ids, lies = 0, [], []
+        hits, facs_hits, ids, lies = 0, 0, [], []
         for k, (name, px) in enumerate(photos):
             f = analyze(px)[0]
             full = edit(px, emotion=emotion, intensity=1.0)
@@ -78,6 +81,12 @@ def main() -> int:
             ids.append(identity.distance(full, fo[0], px, f) if fo else np.nan)
             if fo and clf.label(full, fo[0]) == CLASSIFIER_NAME.get(emotion):
                 hits += 1
+            if emotion in CLASSIFIER_NAME and FACS_EMOTIONS[emotion] != EMOTIONS[emotion]:
+                prototype = edit(px, au=FACS_EMOTIONS[emotion])
+                fp = analyze(prototype)
+                facs_hits += bool(fp) and clf.label(prototype, fp[0]) == CLASSIFIER_NAME[emotion]
+            else:
+                facs_hits += bool(fo) and clf.label(full, fo[0]) == CLASSIFIER_NAME.get(emotion)
             if k < 6:
                 row = [tile(px, 220, face_box(f))]
                 for t in (0.5, 1.5):
@@ -94,8 +103,9 @@ def main() -> int:
         cv2.imwrite(str(args.out / f"emotion_{emotion}.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
         all_lie += lies
         rate = f"{100 * hits / len(photos):.0f}%" if emotion in CLASSIFIER_NAME else "n/a"
+        facs_rate = f"{100 * facs_hits / len(photos):.0f}%" if emotion in CLASSIFIER_NAME else "n/a"
         ids = np.array(ids)
-        print(f"{emotion:<11}{rate:>11}{np.nanmedian(ids):>17.3f}{np.nanmax(ids):>8.3f}{np.mean(lies):>8.3f}",
+        print(f"{emotion:<11}{rate:>11}{facs_rate:>7}{np.nanmedian(ids):>17.3f}{np.nanmax(ids):>8.3f}{np.mean(lies):>8.3f}",
               flush=True)
     print(f"\nLIE averaged over {len(EMOTIONS)} emotions x {args.lie_faces} faces, {args.steps} steps: "
           f"{np.mean(all_lie):.3f} (seed 003 reports 0.739 for its method with real LPIPS; not comparable)")

@@ -151,9 +151,10 @@ def canonical_landmarks(landmarks: np.ndarray) -> np.ndarray:
 #: Action Units that have a left and a right variant ("12L", "12R").
 SIDED_AUS = ("1", "2", "4", "5", "6", "7", "9", "10", "12", "14", "15", "20", "43")
 
-#: Emotions as expression codes at intensity 1 (FACS prototypes, Ekman & Friesen; happy is
-#: the smile measured on the London pairs). "neutral" is special: it removes expression.
-EMOTIONS: dict[str, dict[str, float]] = {
+#: Emotions as FACS prototypes at intensity 1 (Ekman & Friesen); happy is the smile
+#: measured on the London pairs. These are the prior that scripts/fit_emotions.py starts
+#: from and regularises toward.
+FACS_EMOTIONS: dict[str, dict[str, float]] = {
     "happy": {"smile": 1.0},
     "sad": {"1": 0.9, "4": 0.5, "15": 0.9, "17": 0.3, "43": 0.15},
     "angry": {"4": 1.0, "5": 0.3, "7": 0.8, "23": 0.8, "24": 0.5},
@@ -162,6 +163,21 @@ EMOTIONS: dict[str, dict[str, float]] = {
     "fearful": {"1": 0.9, "2": 0.6, "4": 0.5, "5": 0.9, "7": 0.3, "20": 0.9, "25": 0.8, "26": 0.25},
     "contempt": {"12R": 0.6, "14R": 0.7},
 }
+
+
+def _fitted_emotions() -> dict[str, dict[str, float]]:
+    """The FACS prototypes, replaced by the classifier-fitted mixes where those exist
+    (``data/emotions.json``, from ``scripts/fit_emotions.py``)."""
+    out = {k: dict(v) for k, v in FACS_EMOTIONS.items()}
+    path = resources.files("mien").joinpath("data/emotions.json")
+    if path.is_file():
+        fitted = json.loads(path.read_text())["emotions"]
+        out.update({k: {str(a): float(v) for a, v in mix.items()} for k, mix in fitted.items()})
+    return out
+
+
+#: Emotions as expression codes at intensity 1: what ``emotion=`` uses.
+EMOTIONS: dict[str, dict[str, float]] = _fitted_emotions()
 EMOTION_NAMES = ("neutral", *EMOTIONS)
 #: The FACS prototype of happiness, kept for comparison with the measured smile.
 HAPPY_FACS = {"6": 0.8, "12": 1.0, "25": 0.4}
