@@ -82,8 +82,19 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray) -> Layer | 
     # Chosen by the face's own lips, not the target's: the same donor at every intensity.
     i = _choice_for(face)
     pixels = _pixels(i)
-    lm = landmarks[i].astype(np.float32)
+    lm = landmarks[i].astype(np.float64)
+    # A target opened wider than the donor's own mouth: keep the donor's teeth at their
+    # natural size under the upper lip by moving its lower inner lip down in its own
+    # photo by the same ratio; the renderer darkens what lies beyond into a cavity.
+    iod = float(np.linalg.norm(lm[33, :2] - lm[263, :2]))
+    donor_open = float(np.linalg.norm(lm[13, :2] - lm[14, :2])) / max(iod, 1.0)
+    target_open = float(np.linalg.norm(target[13, :2] - target[14, :2])) / max(face.interocular, 1.0)
+    ratio = target_open / max(donor_open, 1e-3)
+    if ratio > 1.0:
+        for upper, lower in mesh.INNER_LIP_PAIRS:
+            lm[lower, :2] = lm[upper, :2] + ratio * (lm[lower, :2] - lm[upper, :2])
+    lm = lm.astype(np.float32)
     donor = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),
                          float(lm[:, 1].max())), 1.0, pixels.shape[:2])
     return Layer(pixels, donor, weights, align_to(lm, face.landmarks), own_person=False,
-                 feather=1 / 300)
+                 feather=1 / 300, cavity=max(ratio, 0.0))

@@ -31,6 +31,10 @@ NOSE = (1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275,
 FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400,
              377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 
+#: Inner-lip pairs facing each other across the mouth opening: (upper, lower).
+INNER_LIP_PAIRS = ((13, 14), (82, 87), (81, 178), (80, 88), (191, 95), (312, 317), (311, 402), (310, 318),
+                   (415, 324))
+
 #: Points that an expression barely moves: forehead, temples, nose bridge and upper
 #: nose. Faces are aligned to each other on these alone.
 STABLE = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 109, 338, 67, 297, 108, 337, 69, 299,

@@ -37,6 +37,9 @@ class Layer:
             photos should look alike (used for illumination matching and refinement).
         feather: blur of the texture's edge, as a fraction of the face's width (a thin
             mouth interior needs a small one).
+        cavity: for a mouth interior opened wider than the texture's own (``opening
+            ratio > 1``): the texture covers the upper ``1 / cavity`` of the opening at its
+            natural size and the rest is a dark oral cavity.
         own_person: the texture photo shows the same person. For a donor (another
             person) only the overall brightness is matched, gently: skin differs between
             people, teeth do not.
@@ -48,6 +51,7 @@ class Layer:
     reference: np.ndarray
     own_person: bool = True
     feather: float = 1 / 90
+    cavity: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +76,7 @@ class LayerPlan:
     alpha: np.ndarray        # (h, w) float32 feathered texture weight
     gain: np.ndarray         # (h, w, 3) float32 illumination gain
     preview: np.ndarray      # (h, w, 3) float32 adapted texture at working resolution
+    cavity: tuple[np.ndarray, np.ndarray] | None = None  # (h, w) mask and (3,) colour
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +168,29 @@ def _agreement(face: Face, reference: np.ndarray) -> np.ndarray:
     return w * (1.0 - features) * mesh.border_weights()
 
 
+def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float,
+                 triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where a mouth opening lies beyond the texture's own opening, and its colour.
+
+    ``depth`` runs from 0 on the upper inner lip to 1 on the lower one; past ``1 / ratio``
+    the texture has shown all it has (teeth at natural size) and the mouth is an open,
+    shadowed cavity, coloured like the texture's darkest interior tone.
+
+    Returns:
+        ``(mask, colour)``: ``(h, w)`` ``float32`` in ``[0, 1]`` and ``(3,)`` ``float32``.
+    """
+    depth_per_vertex = np.zeros((len(tm.points), 1))
+    for _, lower in mesh.INNER_LIP_PAIRS:
+        depth_per_vertex[lower] = 1.0
+    depth = tm.interpolate(depth_per_vertex, triangles=triangles)[..., 0]
+    mask = np.clip((depth - 1.0 / ratio) / 0.12 + 0.5, 0.0, 1.0).astype(np.float32)
+    # The depth is piecewise linear over few triangles: soften its kinks.
+    mask = cv2.GaussianBlur(mask, (0, 0), 1.5) * (depth > 0)
+    inside = (mask < 0.5) & (depth > 0.02)
+    dark = np.percentile(texture[inside], 5, axis=0) if inside.sum() > 10 else np.array([0.1, 0.05, 0.05])
+    return mask, (0.55 * dark).astype(np.float32)
+
+
 def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer, ...] = (),
          *, refine: bool = True, work_px: int = WORK_FACE_PX,
          shading: Shading | None = None) -> Plan:
@@ -233,8 +261,13 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
             field = field + seam * (compose(field, flow) - field)
             tex = _sample(layer.pixels, field, factor, used)
         adapted = np.clip(tex * gain, 0, 1)
+        cavity = None
+        if layer.cavity > 1.0:
+            cavity = _oral_cavity(tm, adapted, layer.cavity, used_tris)
+            mask = cavity[0][..., None]
+            adapted = adapted * (1.0 - mask) + cavity[1] * mask
         preview = preview + alpha[..., None] * (adapted - preview)
-        layer_plans.append(LayerPlan(layer, field, alpha, gain, adapted))
+        layer_plans.append(LayerPlan(layer, field, alpha, gain, adapted, cavity))
     return Plan(grid, tm, own, tuple(layer_plans), preview, shade)
 
 
@@ -268,8 +301,12 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
         tex = cv2.remap(lp.layer.pixels, field_full[..., 0], field_full[..., 1], cv2.INTER_CUBIC,
                         borderMode=cv2.BORDER_REFLECT)
         gain = grid.upsample(lp.gain)[by0:by1, bx0:bx1]
+        layer_pixels = to_float(tex) * gain
+        if lp.cavity is not None:
+            mask = grid.upsample(lp.cavity[0])[by0:by1, bx0:bx1, None]
+            layer_pixels = layer_pixels * (1.0 - mask) + lp.cavity[1] * mask
         region = out_crop[by0:by1, bx0:bx1]
-        out_crop[by0:by1, bx0:bx1] = multiband_blend(region, to_float(tex) * gain, alpha_full[by0:by1, bx0:bx1])
+        out_crop[by0:by1, bx0:bx1] = multiband_blend(region, layer_pixels, alpha_full[by0:by1, bx0:bx1])
     changed = grid.upsample(cv2.dilate(changed_work.astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
     result = from_float(out_crop, pixels.dtype)
     return paste(pixels, result, grid.x0, grid.y0, changed)
