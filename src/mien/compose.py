@@ -30,7 +30,7 @@ def _levels_for(size: tuple[int, int], levels: int) -> int:
     return max(1, min(levels, int(np.log2(max(2, min(size)))) - 3))
 
 
-def multiband_blend(base: np.ndarray, layer: np.ndarray, alpha: np.ndarray, levels: int = 5) -> np.ndarray:
+def multiband_blend(base: np.ndarray, layer: np.ndarray, alpha: np.ndarray, levels: int = 4) -> np.ndarray:
     """Laplacian-pyramid blend (Burt & Adelson 1983) of ``layer`` over ``base``.
 
     Low frequencies blend over wide transitions, fine detail over narrow ones, so a

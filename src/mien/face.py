@@ -255,13 +255,12 @@ _CACHE_SIZE = 16
 
 
 def fingerprint(pixels: np.ndarray) -> str:
-    """A content key of an image array: shape, dtype and two checksums of every byte.
+    """A content key of an image array: shape, dtype and a CRC-32 of every byte.
 
-    CRC-32 and Adler-32 together (64 bits) run at memory speed, five times faster than a
-    cryptographic hash on a 12-megapixel photo; the key only guards a 16-entry cache.
+    CRC-32 runs at memory speed (15 ms on a 12-megapixel photo, a cryptographic hash takes
+    five times longer); the key only guards a 16-entry cache of one process.
     """
-    data = np.ascontiguousarray(pixels).data
-    return f"{pixels.shape}{pixels.dtype.str}:{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+    return f"{pixels.shape}{pixels.dtype.str}:{zlib.crc32(np.ascontiguousarray(pixels).data):08x}"
 
 
 def analyze(pixels: np.ndarray) -> tuple[Face, ...]:
