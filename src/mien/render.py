@@ -233,7 +233,11 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
     layer_plans = []
     for layer in layers:
         ring, _ = support_band(layer.face.points[:surface])
-        weights = np.asarray(layer.weights, np.float64) * mesh.border_weights() * _visibility(layer.face)
+        weights = np.asarray(layer.weights, np.float64) * mesh.border_weights()
+        if layer.own_person:
+            # Fade texture seen at a grazing angle. (Donor crops are frontal, and their
+            # landmarks are reshaped for deep openings, which would tilt the normals.)
+            weights = weights * _visibility(layer.face)
         per_vertex = np.concatenate([
             np.concatenate([layer.face.points[:surface] - target[:surface, :2], ring - tm.ring]),
             np.concatenate([weights[:surface], np.zeros(n_ring)])[:, None],

@@ -67,7 +67,7 @@ def illumination_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray
 
 
 def brightness_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray,
-                    strength: float = 0.5, limits: tuple[float, float] = (0.8, 1.15)) -> np.ndarray:
+                    strength: float = 0.75, limits: tuple[float, float] = (0.45, 1.2)) -> np.ndarray:
     """A single grey gain that moves ``source``'s brightness part-way to ``target``'s.
 
     For texture from another person: their skin differs from the target's, so only a
