@@ -122,10 +122,19 @@ def _sample(image: np.ndarray, field: np.ndarray, factor: float, valid: np.ndarr
         roi = shrink(roi, (sw, sh))
     else:
         fx = fy = 1.0
-    mx = ((field[..., 0] - x0 + 0.5) * fx - 0.5).astype(np.float32)
-    my = ((field[..., 1] - y0 + 0.5) * fy - 0.5).astype(np.float32)
-    out = cv2.remap(roi, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return to_float(out)
+    # Only the window where samples are used is remapped (a mouth layer is a small part
+    # of the grid); elsewhere the result is zero.
+    if valid is not None and valid.any():
+        rows, cols = np.nonzero(valid.any(axis=1))[0], np.nonzero(valid.any(axis=0))[0]
+        win = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    else:
+        win = (slice(None), slice(None))
+    sub = field[win]
+    mx = ((sub[..., 0] - x0 + 0.5) * fx - 0.5).astype(np.float32)
+    my = ((sub[..., 1] - y0 + 0.5) * fy - 0.5).astype(np.float32)
+    out = np.zeros(field.shape[:2] + (3,), np.float32)
+    out[win] = to_float(cv2.remap(roi, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    return out
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
