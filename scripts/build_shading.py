@@ -22,7 +22,6 @@ import numpy as np
 
 import mien
 from mien import mesh
-from mien.expression import model
 from mien.face import analyze
 from mien.image import to_float
 from mien.shading import TEXTURE_SIZE, texture_landmarks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io as stdio
 import os
 
 import numpy as np

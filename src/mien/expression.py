@@ -1,10 +1,17 @@
-"""Expression code: compare faces free of head pose, and carry an expression across.
+"""Expression code: faces compared free of head pose, and a linear expression space.
 
-A face's landmarks are brought into another face's frame by the 3D similarity that best
-aligns their *stable* points (forehead, temples, nose bridge: :data:`mesh.STABLE`), which
-an expression barely moves. Whatever still differs after that alignment is expression
-(and, between two people, face shape). This is the pose-free comparison ExSHOT makes
-through its 3D face mesh.
+Alignment: a face's landmarks are brought into another face's frame, or into the
+canonical frame, by the 3D similarity that best aligns their *stable* points (forehead,
+temples, nose bridge: :data:`mesh.STABLE`), which an expression barely moves. Whatever
+still differs is expression (and, between two people, face shape): the pose-free
+comparison ExSHOT makes through its 3D face mesh.
+
+Expression space: a code (:class:`Expression`) is a set of intensities of named
+directions (Action Units with left/right variants, the smile measured on real people,
+pucker, gaze), each a ``(478, 3)`` displacement in the canonical frame, so codes add,
+scale and interpolate (seed 001's latent arithmetic, seed 003's coefficient space).
+:func:`read` estimates a face's current code. Where each direction comes from is in
+``scripts/build_expression_model.py`` and NOTICE.
 """
 
 from __future__ import annotations
@@ -19,9 +26,6 @@ import numpy as np
 from . import mesh
 from .errors import InputError
 from .face import Face, similarity
-
-#: Points used to judge face *shape* (identity): stable points, nose, eye corners.
-SHAPE_POINTS = tuple(sorted(set(mesh.STABLE) | set(mesh.NOSE) | {33, 133, 263, 362}))
 
 
 def align_to(moving: np.ndarray, fixed: np.ndarray, indices=mesh.STABLE, iterations: int = 3) -> np.ndarray:
@@ -45,37 +49,6 @@ def align_to(moving: np.ndarray, fixed: np.ndarray, indices=mesh.STABLE, iterati
         weights = 1.0 / (1.0 + (res / (2.5 * scale)) ** 2)  # Cauchy weights
     s, rot, t = similarity(src, dst, weights)
     return s * moving.astype(np.float64) @ rot.T + t
-
-
-def shape_distance(a: Face, b: Face) -> float:
-    """How different two faces' shapes are, pose and expression aside.
-
-    RMS distance of :data:`SHAPE_POINTS` (x, y) after aligning ``b`` onto ``a``, divided by
-    ``a``'s inter-ocular distance. The same person measures about 0.01-0.03 here; see
-    :data:`transfer.SAME_PERSON_LIMIT` for the threshold and how it was chosen.
-    """
-    moved = align_to(b.landmarks, a.landmarks, SHAPE_POINTS)
-    idx = list(SHAPE_POINTS)
-    rms = np.sqrt(((moved[idx, :2] - a.landmarks[idx, :2]) ** 2).sum(axis=1).mean())
-    return float(rms / max(a.interocular, 1.0))
-
-
-def retarget(pose: Face, expression: Face, weights: np.ndarray, strength: float = 1.0) -> np.ndarray:
-    """Target landmarks: ``pose``'s face and head pose wearing ``expression``'s expression.
-
-    Args:
-        pose: the face that keeps its head pose, camera and identity.
-        expression: the same person's face with the wanted expression.
-        weights: ``(478,)`` in ``[0, 1]``: how much of the expression each landmark takes.
-        strength: overall fraction in ``[0, 1]`` (geometry interpolated linearly).
-
-    Returns:
-        ``(478, 3)`` ``float64`` target landmarks in ``pose``'s image frame.
-    """
-    moved = align_to(expression.landmarks, pose.landmarks)
-    base = pose.landmarks.astype(np.float64)
-    w = (strength * np.asarray(weights, np.float64))[:, None]
-    return base + w * (moved - base)
 
 
 # ----------------------------------------------------------------- canonical frame

@@ -25,10 +25,10 @@ from scipy.optimize import linear_sum_assignment
 
 from . import identity, mesh
 from .errors import FaceMismatchError, InputError, NoFaceError
-from .expression import align_to, retarget
+from .expression import align_to
 from .face import MIN_FACE_SIZE, Face, analyze
 from .image import as_rgb
-from .io import Photo, check_output_path, read_photo, write_photo
+from .io import check_output_path, read_photo, write_photo
 from .render import Layer, render
 
 log = logging.getLogger(__name__)
@@ -268,8 +268,3 @@ def transfer_files(
              f"expression photo {Path(expression).name}" if not isinstance(expression, Mapping) else "expression photo")
     result = transfer(pose_photo.pixels, expr, names=names, **options)
     return write_photo(out, result, like=pose_photo, protect=inputs)
-
-
-def load(path: str | os.PathLike) -> Photo:
-    """Read a photo (see :func:`mien.io.read_photo`)."""
-    return read_photo(path)

@@ -53,7 +53,7 @@ def contact_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = 
     col_x: list[int] = []
     for ri, row in enumerate(rows):
         x = gap
-        for ci, t in enumerate(row):
+        for t in row:
             sheet[y:y + t.shape[0], x:x + t.shape[1]] = t
             if ri == 0:
                 col_x.append(x)
