@@ -19,12 +19,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from mien.face import analyze
-from mien.sheet import contact_sheet, face_box, tile
+from mien.io import write_photo
 from mien.reference import transfer
+from mien.sheet import contact_sheet, face_box, tile
 
 HAND_FRAMES = (70, 235)
 VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video" / "talking_woman_pexels.mp4"
@@ -92,7 +92,7 @@ def main() -> int:
     sheet = contact_sheet(rows, [f"pose: frame {pose[0]}", "expression frame(s)", "mien: all / eyes frame",
                                  "mouth only / smile frame", "eyes only / best take"], labels)
     path = args.out / "burst_video.png"
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_photo(path, sheet)
     print(f"contact sheet: {path}  (video: Wolfgang Lange on Pexels)")
     return 0
 

@@ -33,6 +33,7 @@ from mien import identity
 from mien.control import edit
 from mien.expression import EMOTIONS, FACS_EMOTIONS
 from mien.face import analyze
+from mien.io import write_photo
 from mien.metrics import EmotionClassifier
 from mien.perceptual import FeatureDistance
 from mien.sheet import contact_sheet, face_box, tile
@@ -100,7 +101,7 @@ def main() -> int:
                 d = np.array([dist(a, b) for a, b in zip(frames[:-1], frames[1:])])
                 lies.append(float(d.std() / max(d.mean(), 1e-9)))
         sheet = contact_sheet(rows, ["input", "intensity 0.5", "1.0", "1.5"], names)
-        cv2.imwrite(str(args.out / f"emotion_{emotion}.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        write_photo(args.out / f"emotion_{emotion}.png", sheet)
         all_lie += lies
         rate = f"{100 * hits / len(photos):.0f}%" if emotion in CLASSIFIER_NAME else "n/a"
         facs_rate = f"{100 * facs_hits / len(photos):.0f}%" if emotion in CLASSIFIER_NAME else "n/a"
@@ -119,7 +120,7 @@ def main() -> int:
         labels.append(f"{slider} {value:g}")
     rows = [tiles[i:i + 5] for i in range(0, len(tiles), 5)]
     sheet = contact_sheet(rows, [], [" | ".join(labels[i:i + 5]) for i in range(0, len(labels), 5)])
-    cv2.imwrite(str(args.out / "sliders.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_photo(args.out / "sliders.png", sheet)
     print(f"sheets: {args.out}/emotion_*.png, {args.out}/sliders.png")
     return 0
 

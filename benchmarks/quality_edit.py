@@ -30,6 +30,7 @@ from mien import donors, identity, mesh
 from mien.control import edit
 from mien.expression import model
 from mien.face import analyze, similarity
+from mien.io import write_photo
 from mien.metrics import EmotionClassifier, psnr, region_mask, ssim
 from mien.sheet import contact_sheet, face_box, tile
 
@@ -115,7 +116,7 @@ def main() -> int:
     print(f"real happy photos labelled happy: {100 * np.mean(np.array(truth_labels) == 'happy'):.0f}%")
     sheet = contact_sheet(sheet_rows, ["neutral (input)", "FACS AU6+12+25", "mien happy", "real smile"], names)
     path = args.out / "quality_edit.png"
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_photo(path, sheet)
     print(f"contact sheet: {path}")
     return 0
 

@@ -30,10 +30,11 @@ import mien
 from mien import mesh
 from mien.expression import align_to
 from mien.face import analyze
+from mien.io import write_photo
 from mien.metrics import score
+from mien.reference import transfer
 from mien.render import render
 from mien.sheet import contact_sheet, face_box, tile
-from mien.reference import transfer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 
@@ -168,7 +169,7 @@ def main() -> int:
     sheet = contact_sheet(sheet_rows, ["P (pose)", "E (expression, moved + relit)", "truth", "plain warp", "mien"],
                           labels)
     path = args.out / "quality_transfer.png"
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_photo(path, sheet)
     print(f"contact sheet: {path}")
     return 0
 

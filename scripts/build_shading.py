@@ -34,8 +34,7 @@ OUT = ROOT / "src" / "mien" / "data" / "smile_shading.npz"
 
 def to_texture(pixels: np.ndarray, landmarks: np.ndarray, tm) -> np.ndarray:
     field = tm.field(landmarks[:, :2])
-    out = cv2.remap(pixels, field[..., 0], field[..., 1], cv2.INTER_AREA if False else cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REFLECT)
+    out = cv2.remap(pixels, field[..., 0], field[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return to_float(out)
 
 
@@ -74,8 +73,6 @@ def main() -> int:
                         credit=np.array("Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0"))
     print(f"{count} pairs; log-ratio range {mean.min():.3f}..{mean.max():.3f}; wrote {OUT} "
           f"({OUT.stat().st_size / 1024:.0f} KiB)")
-    vis = np.clip(np.exp(mean) * 0.5, 0, 1)
-    cv2.imwrite(str(ROOT / "bench-out-shading.png"), cv2.cvtColor((vis * 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
     return 0
 
 

@@ -204,3 +204,44 @@ def test_smile_shading_stays_on_the_face_even_near_the_image_corner(london):
     far = np.ones(canvas.shape[:2], np.uint8)
     cv2.fillPoly(far, [np.round(c + 1.45 * (oval - c)).astype(np.int32)], 0)
     assert not np.any(out != canvas, axis=2)[far.astype(bool)].any()
+
+
+def test_preview_renders_the_edit_at_working_resolution(neutral):
+    from mien.control import preview
+
+    still = preview(neutral)
+    smiling = preview(neutral, smile=1.0)
+    assert still.dtype == np.float32 and still.ndim == 3 and still.shape[2] == 3
+    assert max(still.shape[:2]) < max(neutral.shape[:2])  # a working-resolution crop
+    assert 0.0 <= smiling.min() and smiling.max() <= 1.0
+    assert np.abs(smiling - still).max() > 0.1
+    # The same analysis is reused: a second call gives the same pixels.
+    np.testing.assert_array_equal(preview(neutral, smile=1.0), smiling)
+
+
+def test_a_wide_open_mouth_is_dark_inside_below_the_teeth(neutral):
+    out = edit(neutral, aaa=1.0)
+    after = analyze(out)[0]
+    inner = after.mask("mouth_interior") > 0
+    ys = np.nonzero(inner)[0]
+    top, bottom = ys.min(), ys.max()
+    third = (bottom - top) // 3
+    grey = out.astype(float).mean(axis=2)
+    upper = grey[top:top + third][inner[top:top + third]].mean()
+    lower = grey[bottom - third:bottom][inner[bottom - third:bottom]].mean()
+    # Teeth under the upper lip, an open, shadowed cavity below (not stretched teeth).
+    assert lower < 0.6 * upper
+
+
+def test_smile_shading_changes_the_face_but_not_the_warp(neutral, face):
+    from mien import shading
+    from mien.render import plan
+
+    target = target_landmarks(face, Request(sliders={"smile": 1.0}))
+    plain = plan(neutral, face, target, refine=False)
+    shaded = plan(neutral, face, target, refine=False, shading=shading.smile(1.0))
+    np.testing.assert_array_equal(plain.map, shaded.map)
+    diff = np.abs(shaded.preview - plain.preview).max(axis=2)
+    on_face = plain.mesh.ids >= 0
+    assert diff[on_face].max() > 0.03
+    assert diff[~on_face].max() == 0

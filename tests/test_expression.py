@@ -9,8 +9,16 @@ import pytest
 
 from mien import mesh
 from mien.errors import InputError
-from mien.expression import (EMOTION_NAMES, EMOTIONS, Expression, canonical_landmarks, emotion_code,
-                             frame_of, model, read)
+from mien.expression import (
+    EMOTION_NAMES,
+    EMOTIONS,
+    Expression,
+    canonical_landmarks,
+    emotion_code,
+    frame_of,
+    model,
+    read,
+)
 from mien.face import analyze
 
 REQUIRED_AUS = ("1", "2", "4", "5", "6", "7", "9", "10", "12", "14", "15", "17", "20", "23", "24", "25",

@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mien import mesh
-from mien.warp import Grid, apply, grid_around, jacobian_determinant, mesh_warp, signed_areas, target_mesh
+from mien.warp import (
+    Grid,
+    apply,
+    grid_around,
+    jacobian_determinant,
+    mesh_warp,
+    signed_areas,
+    target_mesh,
+)
 
 
 def frontal_landmarks(size: float = 300.0, centre=(400.0, 380.0)) -> np.ndarray:

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import FaceMismatchError, InputError, MienError, MissingDependencyError, NoFaceError
+from .errors import (
+    FaceMismatchError,
+    InputError,
+    MienError,
+    MissingDependencyError,
+    NoFaceError,
+)
 
 __all__ = [
     "__version__",

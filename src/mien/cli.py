@@ -241,7 +241,6 @@ def demo(
     out: Path = typer.Option(Path("mien-demo"), "-o", "--out", help="Folder for the results."),
 ) -> None:
     """Run transfers and edits on the bundled sample photos; write results and a contact sheet."""
-    import cv2
 
     from .control import edit as run_edit
     from .face import analyze
@@ -288,7 +287,7 @@ def demo(
     sheet = contact_sheet(rows, ["pose photo", "expression photo", "transfer: all", "mouth only", "eyes only",
                                  "all, strength 0.5", "edit: happy 0.8", "surprised 0.7"], names)
     path = out / "contact-sheet.png"
-    cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    write_photo(path, sheet)
     err.print(f"contact sheet: {path}", markup=False, highlight=False)
     err.print("Sample photos: Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0.",
               markup=False, highlight=False)

@@ -19,15 +19,24 @@ from pathlib import Path
 
 import numpy as np
 
-from . import mesh
+from . import mesh, shading
 from .errors import FaceMismatchError, InputError, NoFaceError
-from .expression import (EMOTION_NAMES, MAX_INTENSITY, Expression, align_to, check_intensity,
-                         canonical_landmarks, emotion_code, frame_of, model, read)
+from .expression import (
+    EMOTION_NAMES,
+    MAX_INTENSITY,
+    Expression,
+    align_to,
+    canonical_landmarks,
+    check_intensity,
+    emotion_code,
+    frame_of,
+    model,
+    read,
+)
 from .face import MIN_FACE_SIZE, Face, analyze
 from .image import as_rgb
 from .io import check_output_path, read_photo, write_photo
 from .render import Layer, execute, plan
-from . import shading
 
 #: Named sliders: (code at +1, code at -1). Values run from -1 to 1 (0 to 1 where there
 #: is no negative side).

@@ -23,7 +23,6 @@ from .expression import align_to
 from .face import Face, similarity
 from .render import Layer
 
-
 #: Donor names never to use (an evaluation leaves the person it tests on out).
 EXCLUDED: set[str] = set()
 

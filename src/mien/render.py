@@ -18,7 +18,16 @@ from . import mesh, texture
 from .compose import feather, multiband_blend, paste
 from .face import Face
 from .image import from_float, shrink, to_float
-from .warp import Grid, TargetMesh, apply, compose, grid_around, refinement_flow, support_band, target_mesh
+from .warp import (
+    Grid,
+    TargetMesh,
+    apply,
+    compose,
+    grid_around,
+    refinement_flow,
+    support_band,
+    target_mesh,
+)
 
 #: Face width in working pixels.
 WORK_FACE_PX = 384
