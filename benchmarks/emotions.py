@@ -32,11 +32,11 @@ import mien
 from mien import identity
 from mien.control import edit
 from mien.expression import EMOTIONS, FACS_EMOTIONS
-from mien.face import analyze
+from mien.detect import analyze
 from mien.io import write_photo
-from mien.metrics import EmotionClassifier
-from mien.perceptual import FeatureDistance
-from mien.sheet import contact_sheet, face_box, tile
+from mien.evaluation.metrics import EmotionClassifier
+from mien.evaluation.perceptual import FeatureDistance
+from mien.evaluation.sheet import contact_sheet, face_box, tile
 
 LONDON = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 #: The classifier's labels are FER-2013's: "contempt" has no class.

@@ -29,12 +29,12 @@ import numpy as np
 import mien
 from mien import mesh
 from mien.expression import align_to
-from mien.face import analyze
+from mien.detect import analyze
 from mien.io import write_photo
-from mien.metrics import score
+from mien.evaluation.metrics import score
 from mien.reference import transfer
 from mien.render import render
-from mien.sheet import contact_sheet, face_box, tile
+from mien.evaluation.sheet import contact_sheet, face_box, tile
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 

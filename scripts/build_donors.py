@@ -20,7 +20,7 @@ from PIL import Image
 
 import mien
 from mien import mesh
-from mien.face import analyze
+from mien.detect import analyze
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = ROOT.parent / "shared" / "data" / "london"

@@ -38,7 +38,8 @@ import numpy as np
 import mien
 from mien import mesh
 from mien.expression import canonical_landmarks
-from mien.face import analyze, similarity
+from mien.detect import analyze
+from mien.geometry import similarity
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = ROOT.parent / "shared" / "data" / "london"

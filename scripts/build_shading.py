@@ -22,7 +22,7 @@ import numpy as np
 
 import mien
 from mien import mesh
-from mien.face import analyze
+from mien.detect import analyze
 from mien.image import to_float
 from mien.shading import TEXTURE_SIZE, texture_landmarks
 from mien.warp import Grid, target_mesh

@@ -33,8 +33,8 @@ import numpy as np
 import mien
 from mien.control import edit
 from mien.expression import FACS_EMOTIONS
-from mien.face import analyze
-from mien.metrics import EmotionClassifier
+from mien.detect import analyze
+from mien.evaluation.metrics import EmotionClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = ROOT.parent / "shared" / "data" / "london"

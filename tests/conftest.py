@@ -1,4 +1,4 @@
-"""Shared fixtures: real photos from ../shared/data (see its README for attribution)."""
+"""Shared fixtures: the licensed test photos in tests/data (see its README for attribution)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 
 import mien
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def _need(path: Path) -> Path:
     if not path.exists():
-        pytest.fail(f"test data missing: {path} (the checkout needs ../shared beside it)")
+        pytest.fail(f"test data missing: {path} (tests/data is part of the repository)")
     return path
 
 

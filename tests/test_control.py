@@ -10,7 +10,7 @@ from mien import mesh
 from mien.control import Request, edit, resulting_expression, target_landmarks
 from mien.errors import FaceMismatchError, InputError, NoFaceError
 from mien.expression import Expression, align_to, read
-from mien.face import analyze
+from mien.detect import analyze
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from mien.expression import (
     model,
     read,
 )
-from mien.face import analyze
+from mien.detect import analyze
 
 REQUIRED_AUS = ("1", "2", "4", "5", "6", "7", "9", "10", "12", "14", "15", "17", "20", "23", "24", "25",
                 "26", "43")

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image, ImageCms
 
 import mien
+import mien.io.photo
 from mien.errors import InputError
-from mien.io import EDIT_NOTE, read_photo, write_photo
+from mien.io.photo import EDIT_NOTE, read_photo, write_photo
 
 
 def _gradient(h=40, w=60):
@@ -132,7 +133,7 @@ def test_unreadable_inputs_get_clear_errors(tmp_path, data):
 
 def test_decompression_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
     Image.fromarray(_gradient()).save(tmp_path / "big.png")
-    monkeypatch.setattr(mien.io, "MAX_PIXELS", 1000)
+    monkeypatch.setattr(mien.io.photo, "MAX_PIXELS", 1000)
     with pytest.raises(InputError, match="megapixels"):
         read_photo(tmp_path / "big.png")
 

@@ -10,7 +10,7 @@ import mien
 from mien import mesh
 from mien.errors import FaceMismatchError, InputError, NoFaceError
 from mien.expression import align_to
-from mien.face import analyze
+from mien.detect import analyze
 from mien.reference import transfer
 
 

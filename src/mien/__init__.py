@@ -35,7 +35,7 @@ __all__ = [
 
 
 _LAZY = {
-    "analyze": "mien.face",
+    "analyze": "mien.detect",
     "read_photo": "mien.io",
     "write_photo": "mien.io",
     "transfer": "mien.reference",

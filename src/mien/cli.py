@@ -186,9 +186,9 @@ def sweep(
     import numpy as np
 
     from .control import sweep as run_sweep
-    from .face import analyze
+    from .detect import analyze
     from .io import check_output_path, read_photo, write_photo
-    from .sheet import contact_sheet, face_box, tile
+    from .evaluation.sheet import contact_sheet, face_box, tile
 
     try:
         check_output_path(out, [photo])
@@ -214,8 +214,8 @@ def inspect(
     out: Path = typer.Option(..., "-o", "--out", help="Overlay image to write (.png or .jpg)."),
 ) -> None:
     """Draw what mien sees: landmarks, regions, head-pose axes and face numbers."""
-    from .face import analyze
-    from .inspect import overlay
+    from .detect import analyze
+    from .evaluation.overlay import overlay
     from .io import check_output_path, read_photo, write_photo
 
     try:
@@ -243,10 +243,10 @@ def demo(
     """Run transfers and edits on the bundled sample photos; write results and a contact sheet."""
 
     from .control import edit as run_edit
-    from .face import analyze
+    from .detect import analyze
     from .io import read_photo, write_photo
     from .reference import transfer as run
-    from .sheet import contact_sheet, face_box, tile
+    from .evaluation.sheet import contact_sheet, face_box, tile
 
     out.mkdir(parents=True, exist_ok=True)
     samples = resources.files("mien").joinpath("data/samples")

@@ -33,7 +33,8 @@ from .expression import (
     model,
     read,
 )
-from .face import MIN_FACE_SIZE, Face, analyze
+from .detect import analyze
+from .face import MIN_FACE_SIZE, Face
 from .image import as_rgb
 from .io import check_output_path, read_photo, write_photo
 from .render import Layer, execute, plan

@@ -20,7 +20,8 @@ from PIL import Image
 
 from . import mesh
 from .expression import align_to
-from .face import Face, similarity
+from .face import Face
+from .geometry import similarity
 from .render import Layer
 
 #: Donor names never to use (an evaluation leaves the person it tests on out).

@@ -25,7 +25,8 @@ import numpy as np
 
 from . import mesh
 from .errors import InputError
-from .face import Face, similarity
+from .face import Face
+from .geometry import robust_similarity
 
 
 def align_to(moving: np.ndarray, fixed: np.ndarray, indices=mesh.STABLE, iterations: int = 3) -> np.ndarray:
@@ -40,14 +41,7 @@ def align_to(moving: np.ndarray, fixed: np.ndarray, indices=mesh.STABLE, iterati
         ``(478, 3)`` ``float64`` ``moving`` expressed in ``fixed``'s image frame.
     """
     idx = list(indices)
-    src, dst = moving[idx].astype(np.float64), fixed[idx].astype(np.float64)
-    weights = np.ones(len(idx))
-    for _ in range(iterations):
-        s, rot, t = similarity(src, dst, weights)
-        res = np.linalg.norm((s * src @ rot.T + t) - dst, axis=1)
-        scale = np.median(res) * 1.4826 + 1e-6
-        weights = 1.0 / (1.0 + (res / (2.5 * scale)) ** 2)  # Cauchy weights
-    s, rot, t = similarity(src, dst, weights)
+    s, rot, t = robust_similarity(moving[idx], fixed[idx], iterations)
     return s * moving.astype(np.float64) @ rot.T + t
 
 
@@ -104,13 +98,7 @@ def frame_of(landmarks: np.ndarray) -> Frame:
     verts, _ = mesh.canonical()
     cam = verts.astype(np.float64) * _FLIP
     idx = list(mesh.STABLE)
-    src, dst = cam[idx], np.asarray(landmarks, np.float64)[idx]
-    weights = np.ones(len(idx))
-    for _ in range(3):
-        s, rot, t = similarity(src, dst, weights)
-        res = np.linalg.norm(s * src @ rot.T + t - dst, axis=1)
-        weights = 1.0 / (1.0 + (res / (2.5 * (np.median(res) * 1.4826 + 1e-6))) ** 2)
-    s, rot, t = similarity(src, dst, weights)
+    s, rot, t = robust_similarity(cam[idx], np.asarray(landmarks, np.float64)[idx])
     return Frame(s, rot, t)
 
 

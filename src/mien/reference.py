@@ -26,7 +26,8 @@ from scipy.optimize import linear_sum_assignment
 from . import identity, mesh
 from .errors import FaceMismatchError, InputError, NoFaceError
 from .expression import align_to
-from .face import MIN_FACE_SIZE, Face, analyze
+from .detect import analyze
+from .face import MIN_FACE_SIZE, Face
 from .image import as_rgb
 from .io import check_output_path, read_photo, write_photo
 from .render import Layer, render

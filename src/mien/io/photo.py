@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from . import __version__
-from .errors import InputError
-from .image import as_rgb, from_float, to_float
+from .. import __version__
+from ..errors import InputError
+from ..image import as_rgb, from_float, to_float
 
 try:  # HEIC/HEIF support registers itself as a Pillow plugin.
     import pillow_heif

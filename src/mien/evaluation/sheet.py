@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .image import to_uint8
+from ..image import to_uint8
 
 
 def face_box(face, margin: float = 0.75, above: float = 1.05, below: float = 1.15) -> tuple[float, float, float, float]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import MissingDependencyError
-from .image import to_float
+from ..errors import MissingDependencyError
+from ..image import to_float
 
 #: Blocks whose outputs are compared (strides 2, 4, 8, 16 and 32 for a 224 px input).
 BLOCKS = (0, 2, 4, 10, 15)

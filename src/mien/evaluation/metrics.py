@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .face import Face
-from .image import to_float
+from ..face import Face
+from ..image import to_float
 
 
 def region_mask(face: Face, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -53,8 +53,8 @@ class Scores:
 
 def score(result: np.ndarray, truth: np.ndarray, truth_face: Face) -> Scores:
     """All four measures of ``result`` against ``truth`` on ``truth_face``'s region."""
-    from . import identity
-    from .face import analyze
+    from .. import identity
+    from ..detect import analyze
 
     mask = region_mask(truth_face, truth.shape[:2])
     faces = analyze(result)
@@ -80,7 +80,7 @@ class EmotionClassifier:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
-            from .errors import MissingDependencyError
+            from ..errors import MissingDependencyError
 
             raise MissingDependencyError(
                 "the emotion classifier needs the metrics extra: .venv/bin/pip install -e '.[metrics]'") from exc
@@ -118,6 +118,6 @@ class EmotionClassifier:
 
 
 def to_uint8_rgb(pixels: np.ndarray) -> np.ndarray:
-    from .image import to_uint8
+    from ..image import to_uint8
 
     return np.ascontiguousarray(to_uint8(pixels))

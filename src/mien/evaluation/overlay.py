@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .face import Face
-from .image import to_uint8
+from ..face import Face
+from ..image import to_uint8
 
 _COLOURS = {
     "lips": (230, 60, 60),
@@ -29,7 +29,7 @@ def overlay(pixels: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
 
     Args:
         pixels: ``(H, W, 3)`` ``uint8``/``uint16`` RGB.
-        faces: from :func:`mien.face.analyze`.
+        faces: from :func:`mien.detect.analyze`.
 
     Returns:
         ``(H, W, 3)`` ``uint8`` RGB.
