@@ -117,7 +117,7 @@ def test_edit_with_emotion_aus_and_sliders_and_expression_files(photos, tmp_path
     (["--emotion", "joyful"], "choose from neutral"),
     (["--au", "99=1"], "unknown Action Unit"),
     (["--au", "12"], "NUMBER=INTENSITY"),
-    (["--yaw", "40"], "±15"),
+    (["--yaw", "40"], "between -15 and 15 degrees"),
     (["--expression", "missing.json"], "no such file"),
 ])
 def test_edit_bad_values_get_one_line_errors(photos, tmp_path, args, message):

@@ -31,6 +31,12 @@ __all__ = [
     "edit_files",
     "sweep",
     "Expression",
+    "preview",
+    "Session",
+    "Request",
+    "Burst",
+    "Shot",
+    "Scene",
 ]
 
 
@@ -38,12 +44,18 @@ _LAZY = {
     "analyze": "mien.detect",
     "read_photo": "mien.io",
     "write_photo": "mien.io",
-    "transfer": "mien.reference",
-    "transfer_files": "mien.reference",
-    "edit": "mien.control",
-    "edit_files": "mien.control",
-    "sweep": "mien.control",
+    "transfer": "mien.api",
+    "transfer_files": "mien.api",
+    "edit": "mien.api",
+    "edit_files": "mien.api",
+    "sweep": "mien.api",
+    "preview": "mien.api",
     "Expression": "mien.expression",
+    "Session": "mien.session",
+    "Request": "mien.controls",
+    "Burst": "mien.controls",
+    "Shot": "mien.controls",
+    "Scene": "mien.scene",
 }
 
 

@@ -5,6 +5,8 @@ Every :class:`~mien.errors.MienError` becomes one line on stderr and exit code 2
 
 from __future__ import annotations
 
+import functools
+import inspect as pyinspect
 import logging
 import sys
 import time
@@ -76,7 +78,7 @@ def transfer(
 
     Regions can come from different photos in one call: --eyes shot2.jpg --mouth shot5.jpg.
     """
-    from .reference import transfer_files
+    from .api import transfer_files
 
     sources: dict[str, Path] = {}
     if expression is not None:
@@ -102,41 +104,22 @@ def _parse_aus(values: list[str]) -> dict[str, float]:
     for item in values:
         name, sep, amount = item.partition("=")
         if not sep:
-            raise InputError(f"--au takes NUMBER=INTENSITY such as 12=0.8, got {item!r}")
+            raise InputError(f"--au takes NUMBER=INTENSITY such as 12=0.8, got {item!r}", param="au")
         try:
             out[name.strip().upper().removeprefix("AU")] = float(amount)
         except ValueError:
-            raise InputError(f"--au {item!r}: the intensity must be a number") from None
+            raise InputError(f"--au {item!r}: the intensity must be a number", param="au") from None
     return out
 
 
-@app.command()
-def edit(
+def _edit(
     photo: Path = typer.Argument(..., help="Photo to edit."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output file; never an input."),
     emotion: Optional[str] = typer.Option(
         None, "--emotion", "-e", help="neutral, happy, sad, angry, surprised, disgusted, fearful or contempt."),
-    intensity: float = typer.Option(1.0, "--intensity", "-i", help="How much of the emotion, 0 to 1 (up to 1.5)."),
     au: list[str] = typer.Option([], "--au", help="Action Unit intensity, e.g. --au 12=0.8 --au 6=0.4; "
                                                   "12L/12R for the subject's left/right side only."),
-    smile: float = typer.Option(0.0, help="Smile (-1 frown .. 1)."),
-    brows: float = typer.Option(0.0, help="Brows down (-1) .. up (1)."),
-    inner_brows: float = typer.Option(0.0, "--inner-brows", help="Inner brows down (-1) .. up (1)."),
-    blink: float = typer.Option(0.0, help="Eyes wide (-1) .. closed (1)."),
-    wink_left: float = typer.Option(0.0, "--wink-left", help="Close the subject's left eye (0..1)."),
-    wink_right: float = typer.Option(0.0, "--wink-right", help="Close the subject's right eye (0..1)."),
-    aaa: float = typer.Option(0.0, help="Open mouth, 'aaa' (0..1)."),
-    eee: float = typer.Option(0.0, help="Wide mouth, 'eee' (0..1)."),
-    ooo: float = typer.Option(0.0, help="Rounded lips, 'ooo' (0..1)."),
-    lip_press: float = typer.Option(0.0, "--lip-press", help="Press the lips together (0..1)."),
-    gaze_x: float = typer.Option(0.0, "--gaze-x", help="Look toward the subject's right (-1) .. left (1)."),
-    gaze_y: float = typer.Option(0.0, "--gaze-y", help="Look down (-1) .. up (1); the lids follow."),
-    yaw: float = typer.Option(0.0, help="Turn the head, degrees (±15); positive toward the image's right."),
-    pitch: float = typer.Option(0.0, help="Nod the head, degrees (±15); positive looks down."),
-    roll: float = typer.Option(0.0, help="Tilt the head, degrees (±15); positive clockwise."),
-    magnify: Optional[float] = typer.Option(None, help="Scale the current expression: 2 doubles, 0.5 halves."),
     neutralize: bool = typer.Option(False, "--neutralize", help="Remove the current expression."),
-    keep: Optional[float] = typer.Option(None, help="Keep this fraction of the current expression (0..1)."),
     keep_mouth: bool = typer.Option(False, "--keep-mouth", help="Keep the mouth opening (for speech)."),
     expression: Optional[Path] = typer.Option(None, "--expression", help="Apply an expression saved as JSON."),
     save_expression: Optional[Path] = typer.Option(None, "--save-expression",
@@ -145,33 +128,57 @@ def edit(
                                              help="Another photo of the same person (mouth interior texture)."),
     face: str = typer.Option("0", "--face", "-f", help="Face number from the left (see `mien inspect`), or 'all'."),
     force: bool = typer.Option(False, "--force", help="Use --reference even if it looks like another person."),
+    **controls: float,
 ) -> None:
     """Change the expression in one photo: emotions, Action Units, sliders, magnify, neutralise.
 
     Controls add up: --emotion happy --intensity 0.5 --blink 0.3. Left and right are the
     subject's own.
     """
-    from .control import edit_files
+    from .api import edit_files
 
-    sliders = {k: v for k, v in dict(smile=smile, brows=brows, inner_brows=inner_brows, blink=blink,
-                                     wink_left=wink_left, wink_right=wink_right, aaa=aaa, eee=eee, ooo=ooo,
-                                     lip_press=lip_press, gaze_x=gaze_x, gaze_y=gaze_y, yaw=yaw, pitch=pitch,
-                                     roll=roll).items() if v}
     try:
         if out is None and save_expression is None:
-            raise InputError("give -o OUT for the edited photo (or --save-expression FILE)")
+            raise InputError("give -o OUT for the edited photo (or --save-expression FILE)", param="out")
         t0 = time.perf_counter()
         with _status("editing") as progress:
             written = edit_files(photo, out, reference=reference, save_expression=save_expression,
-                                 load_expression=expression, emotion=emotion, intensity=intensity,
-                                 au=_parse_aus(au), magnify=magnify, neutralize=neutralize, keep=keep,
-                                 keep_mouth=keep_mouth, face=face, force=force, progress=progress, **sliders)
+                                 load_expression=expression, emotion=emotion, au=_parse_aus(au),
+                                 neutralize=neutralize, keep_mouth=keep_mouth, face=face, force=force,
+                                 progress=progress, **{k: v for k, v in controls.items() if v is not None})
         if written is not None:
             err.print(f"wrote {written} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
         if save_expression is not None:
             err.print(f"saved expression to {save_expression}", markup=False, highlight=False)
     except MienError as exc:
         _fail(exc)
+
+
+def _with_registry_options(command):
+    """Give ``command`` one option per control of :data:`mien.controls.registry.CONTROLS`:
+    the CLI's sliders are generated from the registry, never listed by hand."""
+    from .controls.registry import CONTROLS
+
+    params = [p for p in pyinspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    for c in CONTROLS:
+        # magnify and keep mean something only when given: no default value.
+        optional = c.kind == "amount" and c.name != "intensity"
+        flags = [c.flag] + (["-i"] if c.name == "intensity" else [])
+        # No typer range check: the registry's own check gives the one-line error.
+        option = typer.Option(None if optional else c.default, *flags, help=f"{c.help} ({c.range_text})")
+        params.append(pyinspect.Parameter(c.name, pyinspect.Parameter.KEYWORD_ONLY, default=option,
+                                        annotation=Optional[float] if optional else float))
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        return command(**kwargs)
+
+    wrapper.__signature__ = pyinspect.Signature(params)
+    wrapper.__annotations__ = {}
+    return wrapper
+
+
+edit = app.command("edit")(_with_registry_options(_edit))
 
 
 @app.command()
@@ -185,18 +192,20 @@ def sweep(
     """Write a contact sheet of an emotion at intensities 0, 0.1, ..., 1."""
     import numpy as np
 
-    from .control import sweep as run_sweep
-    from .detect import analyze
-    from .io import check_output_path, read_photo, write_photo
+    from .controls import Request
     from .evaluation.sheet import contact_sheet, face_box, tile
+    from .io import check_output_path, write_photo
+    from .session import Session
 
     try:
         check_output_path(out, [photo])
-        pic = read_photo(photo)
-        with _status(f"sweeping {emotion}"):
-            frames = run_sweep(pic.pixels, emotion, steps, face)
-        f = analyze(pic.pixels)[int(face) if face != "all" else 0]
-        box = face_box(f, 0.8, 1.0)
+        if steps < 2:
+            raise InputError(f"a sweep needs at least 2 steps, got {steps}", param="steps")
+        with _status(f"sweeping {emotion}") as progress:
+            session = Session.open(photo, progress=progress)
+            frames = [session.render(Request.from_controls(emotion=emotion, intensity=float(t)), face)
+                      for t in np.linspace(0.0, 1.0, steps)]
+        box = face_box(session.choose(face)[0].face, 0.8, 1.0)
         tiles = [tile(fr, 240, box) for fr in frames]
         per_row = 6
         rows = [tiles[i:i + per_row] for i in range(0, len(tiles), per_row)]
@@ -242,11 +251,10 @@ def demo(
 ) -> None:
     """Run transfers and edits on the bundled sample photos; write results and a contact sheet."""
 
-    from .control import edit as run_edit
-    from .detect import analyze
-    from .io import read_photo, write_photo
-    from .reference import transfer as run
+    from .controls import Burst, Request, Shot
     from .evaluation.sheet import contact_sheet, face_box, tile
+    from .io import read_photo, write_photo
+    from .session import Session
 
     out.mkdir(parents=True, exist_ok=True)
     samples = resources.files("mien").joinpath("data/samples")
@@ -259,15 +267,14 @@ def demo(
             with resources.as_file(samples.joinpath(f"{person}-neutral.jpg")) as p_path, \
                     resources.as_file(samples.joinpath(f"{person}-happy.jpg")) as e_path:
                 pose, expr = read_photo(p_path), read_photo(e_path)
-            row = []
-            f = analyze(pose.pixels)[0]
-            box = face_box(f, 0.8, 1.0, 1.2)
-            fe = analyze(expr.pixels)[0]
-            row += [tile(pose.pixels, 320, box), tile(expr.pixels, 320, face_box(fe, 0.8, 1.0, 1.2))]
+            session = Session(pose, name=f"sample {person}-neutral.jpg")
+            shot = Session(expr, name=f"sample {person}-happy.jpg")
+            box = face_box(session.choose(0)[0].face, 0.8, 1.0, 1.2)
+            row = [tile(pose.pixels, 320, box), tile(expr.pixels, 320, face_box(shot.choose(0)[0].face, 0.8, 1.0, 1.2))]
             for regions, strength in cases:
                 t0 = time.perf_counter()
                 with _status(f"{person}: {regions} at strength {strength}"):
-                    result = run(pose.pixels, expr.pixels, regions=regions, strength=strength)
+                    result = session.render(Burst((Shot(shot, regions),), strength))
                 name = out / f"{person}-{regions}-{int(strength * 100)}.jpg"
                 write_photo(name, result, like=pose)
                 err.print(f"wrote {name} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
@@ -275,7 +282,7 @@ def demo(
             for emotion, amount in edits:
                 t0 = time.perf_counter()
                 with _status(f"{person}: {emotion} {amount}"):
-                    result = run_edit(pose.pixels, emotion=emotion, intensity=amount)
+                    result = session.render(Request.from_controls(emotion=emotion, intensity=amount))
                 name = out / f"{person}-{emotion}-{int(amount * 100)}.jpg"
                 write_photo(name, result, like=pose)
                 err.print(f"wrote {name} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)

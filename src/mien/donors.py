@@ -22,7 +22,7 @@ from . import mesh
 from .expression import align_to
 from .face import Face
 from .geometry import similarity
-from .render import Layer
+from .scene import Layer
 
 #: Donor names never to use (an evaluation leaves the person it tests on out).
 EXCLUDED: set[str] = set()
@@ -67,20 +67,18 @@ def choose(target: np.ndarray) -> int:
     return best
 
 
-@lru_cache(maxsize=64)
-def _choice_for(face: Face) -> int:
-    """:func:`choose` for a face, remembered (faces are cached per photo, so a slider
-    drag does not search the library again)."""
-    return choose(face.landmarks)
+def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int) -> Layer:
+    """A texture layer from donor number ``donor`` for ``face`` moving to ``target``.
 
-
-def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray) -> Layer | None:
-    """A texture layer from the best donor for ``face`` moving to ``target``."""
+    Args:
+        face: the face being edited.
+        target: ``(478, 3)`` its target landmarks (pixels).
+        weights: ``(478,)`` texture weight per landmark.
+        donor: from :func:`choose` on the face's own landmarks (not the target's), so a
+            sweep of intensities keeps one donor; a session remembers it per face.
+    """
     _, _, landmarks, _ = _library()
-    if not len(landmarks):
-        return None
-    # Chosen by the face's own lips, not the target's: the same donor at every intensity.
-    i = _choice_for(face)
+    i = donor
     pixels = _pixels(i)
     lm = landmarks[i].astype(np.float64)
     # A target opened wider than the donor's own mouth: keep the donor's teeth at their
@@ -94,7 +92,7 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray) -> Layer | 
         for upper, lower in mesh.INNER_LIP_PAIRS:
             lm[lower, :2] = lm[upper, :2] + ratio * (lm[lower, :2] - lm[upper, :2])
     lm = lm.astype(np.float32)
-    donor = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),
+    donor_face = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),
                          float(lm[:, 1].max())), 1.0, pixels.shape[:2])
-    return Layer(pixels, donor, weights, align_to(lm, face.landmarks), own_person=False,
+    return Layer(pixels, donor_face, weights, align_to(lm, face.landmarks), own_person=False,
                  feather=1 / 300, cavity=max(ratio, 0.0))

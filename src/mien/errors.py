@@ -8,7 +8,18 @@ from __future__ import annotations
 
 
 class MienError(Exception):
-    """Base class of every error mien raises on purpose."""
+    """Base class of every error mien raises on purpose.
+
+    Attributes:
+        param: the argument or control at fault (``"intensity"``, ``"face"``), if one is;
+            a server turns it into a field error without parsing the message.
+        allowed: what would have been accepted (``"0 to 1.5"``, ``"happy, sad, ..."``).
+    """
+
+    def __init__(self, message: str, *, param: str | None = None, allowed: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.allowed = allowed
 
 
 class InputError(MienError, ValueError):

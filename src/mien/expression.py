@@ -168,7 +168,8 @@ class ExpressionModel:
         try:
             return self.directions.index(name)
         except ValueError:
-            raise KeyError(name) from None
+            raise InputError(f"unknown expression direction {name!r}; valid: {', '.join(self.directions)}",
+                             param="expression", allowed=", ".join(self.directions)) from None
 
     def displacement(self, code: "Expression") -> np.ndarray:
         """``(478, 3)`` canonical displacement of an expression code."""
@@ -305,7 +306,7 @@ READ_SHRINK = 2.0
 READ_IDENTITY_RIDGE = 0.5
 
 
-def read(face: Face) -> Expression:
+def read(face: Face, canonical: np.ndarray | None = None) -> Expression:
     """Estimate a face's current expression code.
 
     Bounded, regularised least squares on the canonical-frame landmarks (x, y): the face
@@ -317,7 +318,9 @@ def read(face: Face) -> Expression:
     from scipy.optimize import lsq_linear
 
     m = model()
-    x = canonical_landmarks(face.landmarks)[: mesh.N_SURFACE, :2] - m.neutral_mean[: mesh.N_SURFACE, :2]
+    if canonical is None:
+        canonical = canonical_landmarks(face.landmarks)
+    x = canonical[: mesh.N_SURFACE, :2] - m.neutral_mean[: mesh.N_SURFACE, :2]
     names = [n for n in m.directions if n.isdigit()] + ["smile"]
     cols_ex = np.stack([m.basis[m.index(n)][: mesh.N_SURFACE, :2].ravel() for n in names], 1)
     k = len(m.identity_basis)

@@ -1,10 +1,11 @@
 """Render a face with new target landmarks: motion, then texture, then compose.
 
-Every control ends here. Given a photo, one of its faces and target landmarks in the
-photo's frame, :func:`plan` computes everything at working resolution (warp fields,
-texture masks, illumination gains, flow refinement) and :func:`execute` applies it once
-to the full-resolution pixels and pastes the result so that every pixel outside the
-edited region is bit-identical to the input.
+Every control ends here. Given a photo and a :class:`~mien.scene.Scene` (one of its
+faces, target landmarks in the photo's frame, texture layers, shading), :func:`plan`
+computes everything at working resolution (warp fields, texture masks, illumination
+gains, flow refinement) and :func:`execute` applies it once to the full-resolution pixels
+and pastes the result so that every pixel outside the edited region is bit-identical to
+the input. ``plan(...).preview`` is the working-resolution result, for live previews.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from . import mesh, texture
 from .compose import feather, multiband_blend, paste
 from .face import Face
+from .scene import Layer, Scene
 from .image import from_float, shrink, to_float
 from .warp import (
     Grid,
@@ -31,51 +33,6 @@ from .warp import (
 
 #: Face width in working pixels.
 WORK_FACE_PX = 384
-
-
-@dataclass(frozen=True, eq=False)
-class Layer:
-    """Texture for part of the face, taken from another photo of the same person.
-
-    Attributes:
-        pixels: ``(H', W', 3)`` ``uint8``/``uint16`` RGB of the texture photo.
-        face: the face in ``pixels`` whose texture is used.
-        weights: ``(478,)`` ``float`` in ``[0, 1]``: how much texture each landmark takes.
-        reference: ``(478, 3)`` the texture face's landmarks aligned into the edited
-            photo's frame; where they agree with the edited face's own landmarks, the two
-            photos should look alike (used for illumination matching and refinement).
-        feather: blur of the texture's edge, as a fraction of the face's width (a thin
-            mouth interior needs a small one).
-        cavity: for a mouth interior opened wider than the texture's own (``opening
-            ratio > 1``): the texture covers the upper ``1 / cavity`` of the opening at its
-            natural size and the rest is a dark oral cavity.
-        own_person: the texture photo shows the same person. For a donor (another
-            person) only the overall brightness is matched, gently: skin differs between
-            people, teeth do not.
-    """
-
-    pixels: np.ndarray
-    face: Face
-    weights: np.ndarray
-    reference: np.ndarray
-    own_person: bool = True
-    feather: float = 1 / 90
-    cavity: float = 0.0
-
-
-@dataclass(frozen=True, eq=False)
-class Shading:
-    """A multiplicative shading change carried by the face, like a smile's creases.
-
-    Attributes:
-        log_ratio: ``(S, S, 3)`` ``float32`` log gain in a texture frame.
-        landmarks: ``(478, 2)`` where the landmarks sit in that frame.
-        amount: the gain applied is ``exp(amount * log_ratio)``.
-    """
-
-    log_ratio: np.ndarray
-    landmarks: np.ndarray
-    amount: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,13 +128,13 @@ def _visibility(face: Face) -> np.ndarray:
     return vis
 
 
-def _agreement(face: Face, reference: np.ndarray) -> np.ndarray:
+def _agreement(face: Face, aligned: np.ndarray) -> np.ndarray:
     """``(478,)`` weight of landmarks where the two photos should look alike.
 
     High on skin whose landmarks the expression did not move (relative to the
     inter-ocular distance); zero on eyes, brows and lips, whose look always changes.
     """
-    motion = np.linalg.norm(reference[:, :2] - face.landmarks[:, :2], axis=1) / max(face.interocular, 1.0)
+    motion = np.linalg.norm(aligned[:, :2] - face.landmarks[:, :2], axis=1) / max(face.interocular, 1.0)
     w = np.exp(-((motion / 0.04) ** 2))
     features = np.zeros(mesh.N_LANDMARKS)
     for contour in (mesh.LIPS_OUTER, mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_BROW, mesh.RIGHT_BROW):
@@ -209,23 +166,24 @@ def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float,
     return mask, (0.55 * dark).astype(np.float32)
 
 
-def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer, ...] = (),
-         *, refine: bool = True, work_px: int = WORK_FACE_PX,
-         shading: Shading | None = None) -> Plan:
+def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid: Grid | None = None) -> Plan:
     """Compute an edit at working resolution.
 
     Args:
         pixels: ``(H, W, 3)`` ``uint8``/``uint16`` RGB photo being edited.
-        face: the face in ``pixels`` to edit.
-        target: ``(478, 3)`` target landmarks in ``pixels``' frame.
-        layers: texture sources, composited in order over the warped photo.
-        refine: align each layer to the warped photo with optical flow.
+        scene: what the face should look like (target, layers, shading, refinement).
         work_px: face width in working pixels.
-        shading: a shading change mapped onto the target face (:mod:`mien.shading`).
+        grid: a fixed working grid (previews keep one per face); by default one is laid
+            around the face and its target.
+
+    Returns:
+        The :class:`Plan`; its ``preview`` is the edited crop at working resolution.
     """
+    face, target, layers, shading = scene.face, scene.target, scene.layers, scene.shading
+    refine = scene.refine
     target = np.asarray(target, np.float64)
-    both = np.concatenate([face.points, target[:, :2]])
-    grid = grid_around(both, face.image_size, work_px)
+    if grid is None:
+        grid = grid_around(np.concatenate([face.points, target[:, :2]]), face.image_size, work_px)
     sy, sx = grid.ratio
     scale = 1.0 / max(sx, sy)
     face_work = face.size * scale
@@ -259,7 +217,7 @@ def plan(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer
         per_vertex = np.concatenate([
             np.concatenate([layer.face.points[:surface] - target[:surface, :2], ring - tm.ring]),
             np.concatenate([weights[:surface], np.zeros(n_ring)])[:, None],
-            np.concatenate([_agreement(face, layer.reference)[:surface], np.zeros(n_ring)])[:, None],
+            np.concatenate([_agreement(face, layer.aligned)[:surface], np.zeros(n_ring)])[:, None],
         ], axis=1)
         # Displacement, texture weight and agreement: needed only where the layer has weight.
         used_tris = per_vertex[tm.triangles, 2].max(axis=1) > 0
@@ -334,7 +292,15 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
     return paste(pixels, result, grid.x0, grid.y0, changed)
 
 
-def render(pixels: np.ndarray, face: Face, target: np.ndarray, layers: tuple[Layer, ...] = (),
-           *, refine: bool = True) -> np.ndarray:
-    """:func:`plan` then :func:`execute`: the full-resolution edit."""
-    return execute(pixels, plan(pixels, face, target, layers, refine=refine))
+def render(pixels: np.ndarray, scenes: Scene | tuple[Scene, ...]) -> np.ndarray:
+    """:func:`plan` then :func:`execute` for each scene (one per face), at full resolution.
+
+    Returns:
+        ``(H, W, 3)`` array of ``pixels``' dtype; scenes that change nothing leave the
+        photo bit-identical.
+    """
+    out = pixels
+    for scene in (scenes,) if isinstance(scenes, Scene) else scenes:
+        if not scene.changes_nothing:
+            out = execute(out, plan(out, scene))
+    return out

@@ -3,7 +3,7 @@
 ``data/smile_shading.npz`` (``scripts/build_shading.py``) holds the mean log ratio of
 smiling to neutral skin over the London pairs, in a canonical texture frame whose
 landmarks are the mean neutral face seen from the front. Mapping it onto an edited face is
-one more field over the edit's own target mesh (:class:`mien.render.Shading`): the
+one more field over the edit's own target mesh (:class:`mien.scene.Shading`): the
 texture frame plays the part of a source image whose landmarks sit at
 :func:`texture_landmarks`.
 """
@@ -14,6 +14,8 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+
+from .scene import Shading
 
 #: Side of the canonical texture frame, pixels.
 TEXTURE_SIZE = 256
@@ -38,8 +40,6 @@ def smile_log_ratio() -> np.ndarray:
         return data["log_ratio_q"].astype(np.float32) * float(data["scale"])
 
 
-def smile(amount: float):
-    """The smile's shading at ``amount`` (a :class:`mien.render.Shading`)."""
-    from .render import Shading
-
+def smile(amount: float) -> Shading:
+    """The smile's shading at ``amount``."""
     return Shading(smile_log_ratio(), texture_landmarks(), float(amount))

@@ -15,6 +15,7 @@ to exactly zero, so the field is continuous, has no seam and is the identity out
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -343,7 +344,8 @@ def compose(field: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-_dis = None
+#: One DIS optical-flow object per thread: OpenCV's is stateful and not thread-safe.
+_local = threading.local()
 
 
 def refinement_flow(fixed: np.ndarray, moving: np.ndarray, confidence: np.ndarray,
@@ -365,15 +367,15 @@ def refinement_flow(fixed: np.ndarray, moving: np.ndarray, confidence: np.ndarra
     Returns:
         ``(h, w, 2)`` ``float32`` flow: ``fixed(x) ~ moving(x + flow(x))``.
     """
-    global _dis
-    if _dis is None:
-        _dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = getattr(_local, "dis", None)
+    if dis is None:
+        dis = _local.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     h, w = fixed.shape
     # The correction is smoothed over `sigma` anyway: half resolution loses nothing.
     k = 2 if sigma >= 6 and min(h, w) >= 64 else 1
     size = (w // k, h // k)
     to8 = lambda a: np.clip(cv2.resize(a, size, interpolation=cv2.INTER_AREA) * 255 + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
-    flow = _dis.calc(to8(fixed), to8(moving), None)
+    flow = dis.calc(to8(fixed), to8(moving), None)
     c = cv2.resize(confidence.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     # Ignore implausible vectors: a real residual is a few pixels.
     c = c * (np.linalg.norm(flow, axis=2) < 0.06 * max(size)).astype(np.float32)

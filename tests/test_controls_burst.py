@@ -1,4 +1,4 @@
-"""Reference transfer (ExSHOT) on real photo pairs: behaviour, invariants, bad input."""
+"""Burst transfer (ExSHOT) on real photo pairs: behaviour, invariants, bad input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mien import mesh
 from mien.errors import FaceMismatchError, InputError, NoFaceError
 from mien.expression import align_to
 from mien.detect import analyze
-from mien.reference import transfer
+from mien.api import transfer
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,10 @@ import pytest
 
 import mien
 from mien import mesh
-from mien.control import Request, edit, resulting_expression, target_landmarks
+from mien.api import edit
+from mien.controls import Request
+from mien.scene import Scene
+from mien.session import Session
 from mien.errors import FaceMismatchError, InputError, NoFaceError
 from mien.expression import Expression, align_to, read
 from mien.detect import analyze
@@ -21,6 +24,11 @@ def neutral(london):
 @pytest.fixture(scope="module")
 def face(neutral):
     return analyze(neutral)[0]
+
+
+def target_of(photo, request: Request):
+    """The target landmarks a request gives the photo's first face."""
+    return Session(photo).scene(request).target
 
 
 def lips_gap(f):
@@ -54,7 +62,7 @@ def test_pixels_outside_the_face_are_bit_identical(neutral, face):
     changed = np.any(out != neutral, axis=2)
     # The edit may reach the support ring around the source face and around the target
     # face (a dropped jaw moves the outline down); nothing beyond.
-    target = target_landmarks(face, Request(emotion="surprised"))
+    target = target_of(neutral, Request(emotion="surprised"))
     far = np.ones(changed.shape, np.uint8)
     for points in (face.points, target[:, :2]):
         oval = points[list(mesh.FACE_OVAL)]
@@ -121,7 +129,7 @@ def test_saved_expression_moves_another_face_the_same_way(london, tmp_path):
     n1 = london("020")[0]
     n2 = london("063")[0]
     request = Request(emotion="surprised", intensity=0.8)
-    code = resulting_expression(analyze(n1)[0], request)
+    code = request.resulting_code(Session(n1).faces[0].code)
     path = tmp_path / "e.json"
     path.write_text(code.to_json())
     loaded = Expression.from_json(path.read_text())
@@ -131,7 +139,7 @@ def test_saved_expression_moves_another_face_the_same_way(london, tmp_path):
 
 
 def test_keep_mouth_keeps_the_opening(neutral, face):
-    target = target_landmarks(face, Request(emotion="surprised", keep_mouth=True))
+    target = target_of(neutral, Request(emotion="surprised", keep_mouth=True))
     gap = np.linalg.norm(target[13, :2] - target[14, :2])
     assert gap == pytest.approx(np.linalg.norm(face.points[13] - face.points[14]), abs=0.5)
     brow_up = (face.points[105, 1] - target[105, 1])
@@ -166,7 +174,7 @@ def test_bad_requests_get_errors_that_list_the_valid_values(neutral, rng):
         edit(neutral, au={"99": 1})
     with pytest.raises(InputError, match="unknown slider 'frown'"):
         edit(neutral, frown=1)
-    with pytest.raises(InputError, match="±15 degrees"):
+    with pytest.raises(InputError, match="between -15 and 15 degrees"):
         edit(neutral, yaw=40)
     with pytest.raises(InputError, match="between 0 and 1"):
         edit(neutral, wink_left=-1)
@@ -207,16 +215,15 @@ def test_smile_shading_stays_on_the_face_even_near_the_image_corner(london):
 
 
 def test_preview_renders_the_edit_at_working_resolution(neutral):
-    from mien.control import preview
-
-    still = preview(neutral)
-    smiling = preview(neutral, smile=1.0)
+    session = Session(neutral)
+    still = session.preview(Request())
+    smiling = session.preview(Request.from_controls(smile=1.0))
     assert still.dtype == np.float32 and still.ndim == 3 and still.shape[2] == 3
     assert max(still.shape[:2]) < max(neutral.shape[:2])  # a working-resolution crop
     assert 0.0 <= smiling.min() and smiling.max() <= 1.0
     assert np.abs(smiling - still).max() > 0.1
     # The same analysis is reused: a second call gives the same pixels.
-    np.testing.assert_array_equal(preview(neutral, smile=1.0), smiling)
+    np.testing.assert_array_equal(session.preview(Request.from_controls(smile=1.0)), smiling)
 
 
 def test_a_wide_open_mouth_is_dark_inside_below_the_teeth(neutral):
@@ -237,9 +244,9 @@ def test_smile_shading_changes_the_face_but_not_the_warp(neutral, face):
     from mien import shading
     from mien.render import plan
 
-    target = target_landmarks(face, Request(sliders={"smile": 1.0}))
-    plain = plan(neutral, face, target, refine=False)
-    shaded = plan(neutral, face, target, refine=False, shading=shading.smile(1.0))
+    target = target_of(neutral, Request(sliders={"smile": 1.0}))
+    plain = plan(neutral, Scene(face, target))
+    shaded = plan(neutral, Scene(face, target, shading=shading.smile(1.0)))
     np.testing.assert_array_equal(plain.map, shaded.map)
     diff = np.abs(shaded.preview - plain.preview).max(axis=2)
     on_face = plain.mesh.ids >= 0

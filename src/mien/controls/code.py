@@ -1,0 +1,216 @@
+"""Controls ``emotion``, ``au``, sliders, ``magnify``, ``keep``, saved expressions: edit
+one photo by its expression code.
+
+A :class:`Request` becomes a change of the face's expression code (seed 001's latent
+arithmetic, seed 003's emotion and intensity, seed 004's Action Units), which
+:mod:`mien.retarget` turns into target landmarks in the photo's head pose: deformation
+first (seed 004). Where warping cannot show the target (an open mouth from a closed one),
+mouth-interior texture comes from a reference photo of the same person, else from the
+donor library (:mod:`mien.donors`), behind a soft mask; a smile brings its shading
+(:mod:`mien.shading`). The result is a :class:`~mien.scene.Scene`.
+
+Left and right are the subject's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import donors, mesh, shading
+from ..errors import InputError
+from ..expression import EMOTION_NAMES, MAX_INTENSITY, Expression, align_to, emotion_code, model
+from ..retarget import fit_eye_closure, opening, target_landmarks
+from ..scene import Layer, Scene
+from .registry import BY_NAME, MOVING, ROTATIONS
+
+if TYPE_CHECKING:
+    from ..session import FaceState, Session
+
+#: Added mouth opening (inter-ocular units) at which mouth-interior texture is fully in.
+OPENING_FOR_TEXTURE = 0.03
+
+
+def _check_au(au: Mapping[str, float]) -> dict[str, float]:
+    directions = model().directions
+    valid = [n for n in directions if n[0].isdigit()]
+    out = {}
+    for name, value in au.items():
+        key = str(name).strip().upper().removeprefix("AU")
+        if key not in directions or not key[0].isdigit():
+            raise InputError(f"unknown Action Unit {name!r}; valid: {', '.join(valid)}",
+                             param="au", allowed=", ".join(valid))
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"AU {name} intensity must be a number, got {value!r}", param="au") from None
+        if not 0.0 <= v <= MAX_INTENSITY:
+            raise InputError(f"AU {name} intensity must be between 0 and {MAX_INTENSITY:g}, got {value}",
+                             param="au", allowed=f"0 to {MAX_INTENSITY:g}")
+        out[key] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything asked of one face in a single-photo edit, validated. Amounts add up
+    (seed 001's latent arithmetic).
+
+    Attributes:
+        emotion: one of :data:`mien.expression.EMOTION_NAMES`, or ``None``.
+        intensity: how much of the emotion, 0 to 1.5.
+        au: Action Unit intensities, ``{"12": 0.8, "6": 0.4, "43L": 1}``.
+        sliders: ``{name: value}`` for the slider and rotation controls.
+        magnify: scale the face's current expression (2 doubles it), or ``None``.
+        keep: keep this fraction of the current expression (0 neutralises), or ``None``.
+        expression: an absolute expression code to give the face (``--expression``).
+        keep_mouth: keep the mouth opening as it is (speech, seed 003).
+        reference: a session on another photo of the same person whose open mouth gives
+            the mouth-interior texture (else the donor library does).
+        force: use ``reference`` even when it looks like a different person.
+    """
+
+    emotion: str | None = None
+    intensity: float = 1.0
+    au: Mapping[str, float] = field(default_factory=dict)
+    sliders: Mapping[str, float] = field(default_factory=dict)
+    magnify: float | None = None
+    keep: float | None = None
+    expression: Expression | None = None
+    keep_mouth: bool = False
+    reference: "Session | None" = field(default=None, compare=False)
+    force: bool = False
+
+    def __post_init__(self):
+        if self.emotion is not None:
+            name = str(self.emotion).strip().lower()
+            if name not in EMOTION_NAMES:
+                raise InputError(f"unknown emotion {self.emotion!r}; choose from {', '.join(EMOTION_NAMES)}",
+                                 param="emotion", allowed=", ".join(EMOTION_NAMES))
+            object.__setattr__(self, "emotion", name)
+        object.__setattr__(self, "intensity", BY_NAME["intensity"].check(self.intensity))
+        object.__setattr__(self, "au", _check_au(self.au))
+        sliders = {}
+        for name, value in self.sliders.items():
+            if name not in MOVING:
+                raise InputError(f"unknown slider {name!r}; valid: {', '.join(MOVING)}",
+                                 param=str(name), allowed=", ".join(MOVING))
+            sliders[name] = BY_NAME[name].check(value)
+        object.__setattr__(self, "sliders", sliders)
+        for name in ("magnify", "keep"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, BY_NAME[name].check(value))
+        if self.expression is not None and not isinstance(self.expression, Expression):
+            raise InputError("expression must be an Expression (see Expression.from_json)", param="expression")
+
+    @classmethod
+    def from_controls(cls, *, emotion: str | None = None, intensity: float = 1.0,
+                      au: Mapping[str, float] | None = None, magnify: float | None = None,
+                      keep: float | None = None, neutralize: bool = False,
+                      expression: Expression | None = None, keep_mouth: bool = False,
+                      reference: "Session | None" = None, force: bool = False,
+                      **sliders: float) -> "Request":
+        """Build a request from keyword controls, as the CLI, ``mien.edit`` and the web app
+        pass them: sliders by name (zero values dropped), ``neutralize`` as ``keep=0``.
+
+        Raises:
+            InputError: an unknown control or a value out of range (``param`` and
+                ``allowed`` name which and what is valid).
+        """
+        if neutralize and keep is None:
+            keep = 0.0
+        return cls(emotion, intensity, dict(au or {}), {k: v for k, v in sliders.items() if v},
+                   magnify, keep, expression, keep_mouth, reference, force)
+
+    @property
+    def rotation(self) -> tuple[float, float, float]:
+        """``(yaw, pitch, roll)`` degrees."""
+        return tuple(float(self.sliders.get(r, 0.0)) for r in ROTATIONS)  # type: ignore[return-value]
+
+    @property
+    def current_change(self) -> float:
+        """How much of the face's current expression is added (negative: removed)."""
+        change = 0.0
+        if self.magnify is not None:
+            change += self.magnify - 1.0
+        if self.keep is not None:
+            change += self.keep - 1.0
+        if self.emotion == "neutral":
+            change -= self.intensity
+        return change
+
+    @property
+    def needs_current(self) -> bool:
+        """Whether the face's current code must be read (magnify, keep, neutral, expression)."""
+        return (self.magnify is not None or self.keep is not None or self.expression is not None
+                or self.emotion == "neutral")
+
+    def code(self) -> Expression:
+        """The requested change as a code, without the current-expression terms."""
+        out = Expression({})
+        if self.emotion and self.emotion != "neutral":
+            out = out + emotion_code(self.emotion, self.intensity)
+        out = out + Expression(dict(self.au))
+        for name, value in self.sliders.items():
+            out = out + BY_NAME[name].code(value)
+        return out
+
+    def current_terms(self, current: Expression) -> Expression:
+        """The change that involves the face's current code ``current``."""
+        out = current * self.current_change
+        if self.expression is not None:
+            out = out + self.expression + current * -1.0
+        return out
+
+    def resulting_code(self, current: Expression) -> Expression:
+        """The face's expression code after this request (what ``--save-expression`` saves)."""
+        if self.expression is not None:
+            return self.expression + self.code()
+        return current * max(1.0 + self.current_change, 0.0) + self.code()
+
+    def change(self, state: "FaceState") -> Expression:
+        """The change of ``state``'s expression code this request asks for, with eye
+        closure scaled to the face's own eyes."""
+        change = fit_eye_closure(state.canonical, self.code())
+        if self.needs_current:
+            change = change + self.current_terms(state.code)
+        return change
+
+    def smile_amount(self, state: "FaceState") -> float:
+        """How much smile shading the edit adds: the change of the code's ``smile`` value."""
+        return float(self.change(state).values.get("smile", 0.0))
+
+    def scene(self, state: "FaceState") -> Scene:
+        """What this request makes of one face: target landmarks, mouth texture, shading."""
+        face = state.face
+        if self.reference is not None and not self.force:
+            state.check_same_person(self.reference.largest(), "reference photo")
+        change = self.change(state)
+        target = target_landmarks(face, state.frame, change, rotation=self.rotation, keep_mouth=self.keep_mouth)
+        if np.abs(target - face.landmarks).max() < 1e-6:
+            return Scene(face, target)
+        smile = float(change.values.get("smile", 0.0))
+        return Scene(face, target, self._mouth_layers(state, target),
+                     shading.smile(smile) if smile else None)
+
+    def _mouth_layers(self, state: "FaceState", target: np.ndarray) -> tuple[Layer, ...]:
+        """Mouth-interior texture when the edit opens the mouth beyond what it shows.
+
+        The texture fades in with the added opening (full at :data:`OPENING_FOR_TEXTURE`),
+        so intensity sweeps stay continuous.
+        """
+        face = state.face
+        added = opening(target, face.interocular) - opening(face.landmarks, face.interocular)
+        if added <= 0.002:
+            return ()
+        weights = mesh.region_weights("mouth_interior") * min(1.0, added / OPENING_FOR_TEXTURE)
+        if self.reference is not None:
+            ref = self.reference.largest()
+            if opening(ref.face.landmarks, ref.face.interocular) > OPENING_FOR_TEXTURE:
+                return (Layer(ref.pixels, ref.face, weights, align_to(ref.face.landmarks, face.landmarks),
+                              feather=1 / 300),)
+        return (donors.donor_layer(face, target, weights, state.donor),)
