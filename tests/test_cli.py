@@ -135,3 +135,57 @@ def test_sweep_writes_a_contact_sheet(photos, tmp_path):
     assert r.returncode == 0, r.stderr
     w, h = Image.open(out).size
     assert w > 4 * 200 and h > 200
+
+
+def test_eyes_and_mouth_flags_take_their_own_regions(photos, tmp_path, data):
+    import numpy as np
+
+    import mien
+
+    pose, expr = photos
+    before = mien.read_photo(pose).pixels
+    face = mien.Session(before).faces[0].face
+    mouth_box = cv2_box(face, (61, 291, 0, 17))
+    eyes_box = cv2_box(face, (33, 263, 159, 145, 386, 374))
+    changed = {}
+    for flag in ("--mouth", "--eyes"):
+        out = tmp_path / f"{flag[2:]}.png"
+        r = run("transfer", pose, flag, expr, "-o", out)
+        assert r.returncode == 0, r.stderr
+        after = mien.read_photo(out).pixels.astype(int)
+        changed[flag] = [np.abs(after[b] - before[b]).mean() for b in (mouth_box, eyes_box)]
+    assert changed["--mouth"][0] > 3 * changed["--mouth"][1]
+    assert changed["--eyes"][1] > 3 * changed["--eyes"][0]
+
+
+def cv2_box(face, indices, pad=0.15):
+    pts = face.points[list(indices)]
+    x0, y0 = pts.min(axis=0) - pad * face.interocular
+    x1, y1 = pts.max(axis=0) + pad * face.interocular
+    return slice(int(y0), int(y1)), slice(int(x0), int(x1))
+
+
+def test_strength_reaches_the_result(photos, tmp_path):
+    import numpy as np
+
+    import mien
+
+    pose, expr = photos
+    before = mien.read_photo(pose).pixels.astype(int)
+    diffs = []
+    for strength in ("0", "0.5", "1"):
+        out = tmp_path / f"s{strength}.png"
+        r = run("transfer", pose, expr, "-o", out, "--strength", strength)
+        assert r.returncode == 0, r.stderr
+        diffs.append(np.abs(mien.read_photo(out).pixels.astype(int) - before).mean())
+    assert diffs[0] == 0
+    assert 0.2 * diffs[2] < diffs[1] < 0.8 * diffs[2]
+
+
+def test_edit_help_lists_every_registry_control():
+    from mien.controls.registry import CONTROLS
+
+    r = run("edit", "--help")
+    assert r.returncode == 0
+    for c in CONTROLS:
+        assert c.flag in r.stdout

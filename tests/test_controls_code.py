@@ -161,6 +161,10 @@ def test_a_reference_photo_of_the_same_person_gives_the_mouth_interior(london):
     neutral, happy = london("036")
     out = edit(neutral, aaa=0.7, reference=happy)
     assert out.shape == neutral.shape and not np.array_equal(out, neutral)
+    # The reference's own teeth, not the donor's: the mouth interiors differ.
+    donor = edit(neutral, aaa=0.7)
+    inner = analyze(out)[0].mask("mouth_interior") > 0
+    assert np.abs(out[inner].astype(float) - donor[inner].astype(float)).mean() > 8
     with pytest.raises(FaceMismatchError, match="different person"):
         edit(neutral, aaa=0.7, reference=london("020")[1])
 
@@ -188,9 +192,14 @@ def test_file_helper_saves_and_loads_expressions(data, tmp_path):
     out = mien.edit_files(src, tmp_path / "o.jpg", emotion="happy", intensity=0.6,
                           save_expression=tmp_path / "e.json")
     assert out.exists() and (tmp_path / "e.json").exists()
-    again = mien.edit_files(data / "london" / "063" / "neutral.jpg", tmp_path / "o2.png",
-                            load_expression=tmp_path / "e.json")
-    assert again.exists()
+    other = data / "london" / "063" / "neutral.jpg"
+    again = mien.edit_files(other, tmp_path / "o2.png", load_expression=tmp_path / "e.json")
+    # The loaded expression is what was saved, and the file helper applies it.
+    saved = Expression.from_json((tmp_path / "e.json").read_text())
+    assert saved.values.get("smile", 0) == pytest.approx(0.6, abs=0.05)
+    pixels = mien.read_photo(other).pixels
+    assert np.array_equal(mien.read_photo(again).pixels, edit(pixels, expression=saved))
+    assert not np.array_equal(mien.read_photo(again).pixels, pixels)
     with pytest.raises(InputError, match="never overwrites"):
         mien.edit_files(src, src, emotion="happy")
 
@@ -252,3 +261,64 @@ def test_smile_shading_changes_the_face_but_not_the_warp(neutral, face):
     on_face = plain.mesh.ids >= 0
     assert diff[on_face].max() > 0.03
     assert diff[~on_face].max() == 0
+
+
+def _signature(photo, emotion):
+    """How an emotion moves the face, in the pose-free frame, in inter-ocular units."""
+    state = Session(photo).faces[0]
+    c0 = state.canonical
+    c = state.frame.to_canonical(state.session.scene(Request(emotion=emotion)).target)
+    io = np.linalg.norm(c0[33] - c0[263])
+    up = lambda i: (c[i, 1] - c0[i, 1]) / io  # noqa: E731 - canonical y points up
+    return {
+        "corner_right": up(61), "corner_left": up(291), "brows": (up(107) + up(336)) / 2,
+        "brow_gap": (np.linalg.norm(c[107, :2] - c[336, :2]) - np.linalg.norm(c0[107, :2] - c0[336, :2])) / io,
+        "open": ((c[13, 1] - c[14, 1]) - (c0[13, 1] - c0[14, 1])) / io,
+        "width": ((c[291, 0] - c[61, 0]) - (c0[291, 0] - c0[61, 0])) / io,
+        "lids": ((c[159, 1] - c[145, 1]) - (c0[159, 1] - c0[145, 1])) / io,
+    }
+
+
+@pytest.fixture(scope="module")
+def signatures(neutral):
+    from mien.expression import EMOTION_NAMES
+
+    return {e: _signature(neutral, e) for e in EMOTION_NAMES[1:]}
+
+
+def test_every_emotion_moves_the_face_its_own_way(signatures):
+    happy, sad, angry = signatures["happy"], signatures["sad"], signatures["angry"]
+    surprised, disgusted, fearful = signatures["surprised"], signatures["disgusted"], signatures["fearful"]
+    contempt = signatures["contempt"]
+    # Happy: corners up, mouth wider.
+    assert happy["corner_left"] > 0.02 and happy["corner_right"] > 0.02 and happy["width"] > 0.04
+    # Sad: corners down, mouth closed, brows drawn together; no smile.
+    assert sad["corner_left"] < -0.01 and sad["open"] < 0 and sad["brow_gap"] < -0.005
+    # Angry: brows lowered and drawn together, lids narrowed, lips pressed narrow.
+    assert angry["brows"] < -0.03 and angry["brow_gap"] < -0.015 and angry["lids"] < -0.01
+    assert angry["width"] < -0.04
+    # Surprised: brows raised high, jaw dropped, eyes widened.
+    assert surprised["brows"] > 0.1 and surprised["open"] > 0.15 and surprised["lids"] > 0.01
+    # Disgusted: brows lowered, lids narrowed, no smile, and the mouth not pressed as in anger.
+    assert disgusted["brows"] < -0.015 and disgusted["lids"] < -0.015 and disgusted["corner_left"] < 0.01
+    assert disgusted["width"] > angry["width"] + 0.05
+    # Fearful: brows raised less than in surprise, mouth open and stretched wider than in surprise.
+    assert 0.03 < fearful["brows"] < surprised["brows"] and fearful["open"] > 0.08
+    assert fearful["width"] > surprised["width"] + 0.03
+    # Contempt: one-sided, the subject's right corner up.
+    assert contempt["corner_right"] > 0.05 and abs(contempt["corner_left"]) < 0.01
+
+
+def test_readme_lists_the_registrys_controls():
+    """README's control table, the CLI options and the edit docstring come from one registry."""
+    import re
+    from pathlib import Path
+
+    from mien.controls.registry import CONTROLS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `(--[a-z-]+)` \| ([^|]+) \|", readme, flags=re.M)
+    assert [(flag, rng.strip()) for flag, rng in rows] == [(c.flag, c.range_text) for c in CONTROLS]
+    for c in CONTROLS:
+        if c.kind != "amount":
+            assert f"{c.name}: {c.help}" in mien.edit.__doc__
