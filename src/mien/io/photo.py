@@ -66,6 +66,15 @@ _FORMATS = {
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "HEIF"}
 _EXIF_ORIENTATION = 0x0112
 _EXIF_SOFTWARE = 0x0131
+_EXIF_ICC = 0x8773
+#: TIFF tags that describe how a file stores its pixels, not the photo. Pillow's
+#: ``getexif()`` on a TIFF returns them with the metadata; they are dropped from
+#: ``Photo.exif`` (their offsets point into the source file) and never written as EXIF.
+_LAYOUT_TAGS = frozenset({
+    254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284,
+    317, 320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347, 400, 513, 514, 530,
+    532, 32997, 32998, _EXIF_ICC, 37724,
+})
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,8 +131,11 @@ def read_photo(path: str | os.PathLike) -> Photo:
                         f"{path}: {w}x{h} is {w * h / 1e6:.0f} megapixels, more than mien "
                         f"decodes ({MAX_PIXELS / 1e6:.0f}); downscale it first"
                     )
+                # Pillow's TIFF load() applies the orientation and deletes the tag; the
+                # 16-bit decoder (tifffile) does not, so read it first.
+                orientation = im.tag_v2.get(_EXIF_ORIENTATION, 1) if im.format == "TIFF" else None
                 im.load()
-                return _photo_from_pillow(im, path)
+                return _photo_from_pillow(im, path, orientation)
     except InputError:
         raise
     except UnidentifiedImageError:
@@ -137,17 +149,21 @@ def read_photo(path: str | os.PathLike) -> Photo:
         ) from None
 
 
-def _photo_from_pillow(im: Image.Image, path: Path) -> Photo:
+def _photo_from_pillow(im: Image.Image, path: Path, orientation: int | None = None) -> Photo:
     fmt = im.format or "PNG"
     mode = im.mode
     icc = im.info.get("icc_profile") or None
     source_exif = im.getexif()
-    orientation = source_exif.get(_EXIF_ORIENTATION, 1)
+    if orientation is None:
+        orientation = source_exif.get(_EXIF_ORIENTATION, 1)
     exif_bytes = None
     if len(source_exif):
         # A copy: Pillow's own Exif object must keep the orientation for exif_transpose.
         exif = Image.Exif()
         exif.load(source_exif.tobytes())
+        if fmt == "TIFF":
+            for tag in _LAYOUT_TAGS.intersection(exif):
+                del exif[tag]
         exif[_EXIF_ORIENTATION] = 1
         exif_bytes = exif.tobytes()
 
@@ -296,6 +312,8 @@ def write_photo(
     alpha = like.alpha if like is not None else None
     if alpha is not None and alpha.shape != pixels.shape[:2]:
         alpha = None
+    if alpha is not None and alpha.dtype != pixels.dtype:  # e.g. 8-bit result of a 16-bit photo
+        alpha = from_float(to_float(alpha), pixels.dtype)
     grey = like is not None and like.is_greyscale
     deep = pixels.dtype == np.uint16 and fmt in ("PNG", "TIFF")
     if pixels.dtype == np.uint16 and not deep:
@@ -311,7 +329,7 @@ def write_photo(
     os.close(fd)
     try:
         if deep:
-            _write_16bit(Path(tmp), fmt, pixels, alpha, grey, icc)
+            _write_16bit(Path(tmp), fmt, pixels, alpha, grey, icc, exif_bytes)
         else:
             _write_8bit(Path(tmp), fmt, pixels, alpha, grey, icc, exif_bytes, quality)
         os.replace(tmp, path)
@@ -339,7 +357,8 @@ def _write_8bit(tmp, fmt, pixels, alpha, grey, icc, exif_bytes, quality) -> None
         im = Image.fromarray(np.dstack([pixels, alpha]), "RGBA")
     else:
         im = Image.fromarray(pixels, "RGB")
-    kwargs: dict = {"exif": exif_bytes}
+    # TIFF gets its EXIF afterwards: Pillow's libtiff writer fails on an Exif sub-IFD.
+    kwargs: dict = {} if fmt == "TIFF" else {"exif": exif_bytes}
     if icc:
         kwargs["icc_profile"] = icc
     if fmt == "JPEG":
@@ -357,9 +376,11 @@ def _write_8bit(tmp, fmt, pixels, alpha, grey, icc, exif_bytes, quality) -> None
     elif fmt == "TIFF":
         kwargs.update(compression="tiff_deflate")
     im.save(tmp, format=fmt, **kwargs)
+    if fmt == "TIFF":
+        _tiff_add_exif(tmp, exif_bytes)
 
 
-def _write_16bit(tmp: Path, fmt, pixels, alpha, grey, icc) -> None:
+def _write_16bit(tmp: Path, fmt, pixels, alpha, grey, icc, exif_bytes: bytes) -> None:
     data = pixels[:, :, :1] if grey else pixels
     if alpha is not None:
         data = np.dstack([data, alpha])
@@ -368,10 +389,14 @@ def _write_16bit(tmp: Path, fmt, pixels, alpha, grey, icc) -> None:
         import tifffile
 
         photometric = "minisblack" if data.ndim == 2 or (grey and alpha is not None) else "rgb"
+        # The byte order of the EXIF, so its opaque blobs (maker notes) stay readable.
+        byteorder = ">" if exif_bytes[6:8] == b"MM" else "<"
         tifffile.imwrite(
             tmp, data, photometric=photometric, iccprofile=icc, software=EDIT_NOTE,
             compression="zlib", extrasamples=("unassalpha",) if alpha is not None else None,
+            byteorder=byteorder, bigtiff=False, metadata=None,
         )
+        _tiff_add_exif(tmp, exif_bytes)
         return
     import cv2
 
@@ -380,10 +405,70 @@ def _write_16bit(tmp: Path, fmt, pixels, alpha, grey, icc) -> None:
     ok, buf = cv2.imencode(".png", data)
     if not ok:  # pragma: no cover - OpenCV always encodes PNG
         raise InputError(f"could not encode a 16-bit PNG of shape {data.shape}")
-    chunks = [(b"tEXt", b"Software\x00" + EDIT_NOTE.encode("latin-1"))]
+    # eXIf holds the bare TIFF structure, without the "Exif\0\0" APP1 prefix.
+    exif_body = exif_bytes[6:] if exif_bytes.startswith(b"Exif\x00\x00") else exif_bytes
+    chunks = [(b"eXIf", exif_body), (b"tEXt", b"Software\x00" + EDIT_NOTE.encode("latin-1"))]
     if icc:
         chunks.insert(0, (b"iCCP", b"icc\x00\x00" + zlib.compress(icc)))
     tmp.write_bytes(_png_insert_chunks(buf.tobytes(), chunks))
+
+
+def _tiff_add_exif(path: Path, exif_bytes: bytes) -> None:
+    """Add EXIF to a one-page classic TIFF that tifffile or Pillow just wrote.
+
+    Neither writes Exif sub-IFDs here: tifffile never does, and Pillow's libtiff writer
+    (used for compressed TIFF) fails on them. So the photo's metadata tags and its Exif
+    and GPS sub-IFDs are serialised by Pillow, as its own TIFF writer would, at the end
+    of the file; then a new first IFD (the file's image-structure entries merged with the
+    metadata entries, sorted) is appended and the header pointed at it. Every offset
+    stays valid because nothing already written moves.
+    """
+    from PIL import TiffImagePlugin
+
+    exif = Image.Exif()
+    exif.load(exif_bytes)
+    for tag in _LAYOUT_TAGS.intersection(exif):
+        del exif[tag]
+    with open(path, "r+b") as fh:
+        head = fh.read(8)
+        order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(head[:4])
+        if order is None:  # pragma: no cover - both writers make classic TIFF here
+            raise InputError(f"{path}: unexpected TIFF header {head[:4]!r}")
+        (first,) = struct.unpack(order + "I", head[4:8])
+        fh.seek(first)
+        (count,) = struct.unpack(order + "H", fh.read(2))
+        raw = fh.read(12 * count)
+        entries = {struct.unpack(order + "H", raw[i:i + 2])[0]: raw[i:i + 12]
+                   for i in range(0, len(raw), 12)}
+
+        end = fh.seek(0, os.SEEK_END)
+        if end % 2:
+            fh.write(b"\x00")
+            end += 1
+        ifh = (b"II*\x00" if order == "<" else b"MM\x00*") + struct.pack(order + "I", 8)
+        ifd = TiffImagePlugin.ImageFileDirectory_v2(ifh=ifh)
+        for tag, value in exif.items():
+            if tag in (0x8769, 0x8825) and not isinstance(value, dict):
+                value = exif.get_ifd(tag)
+                if tag == 0x8769 and 0xA005 in value and not isinstance(value[0xA005], dict):
+                    value = {**value, 0xA005: exif.get_ifd(0xA005)}
+            ifd[tag] = value
+        blob = ifd.tobytes(end)  # an IFD laid out to sit at offset `end`
+        (n_meta,) = struct.unpack(order + "H", blob[:2])
+        for i in range(n_meta):
+            entry = blob[2 + 12 * i:14 + 12 * i]
+            tag = struct.unpack(order + "H", entry[:2])[0]
+            if tag not in _LAYOUT_TAGS:
+                entries[tag] = entry
+        fh.write(blob)
+        if len(blob) % 2:
+            fh.write(b"\x00")
+        new_first = end + len(blob) + len(blob) % 2
+        fh.write(struct.pack(order + "H", len(entries)))
+        fh.write(b"".join(entries[tag] for tag in sorted(entries)))
+        fh.write(struct.pack(order + "I", 0))
+        fh.seek(4)
+        fh.write(struct.pack(order + "I", new_first))
 
 
 def _png_insert_chunks(png: bytes, chunks: list[tuple[bytes, bytes]]) -> bytes:
