@@ -46,19 +46,20 @@ def multiband_blend(base: np.ndarray, layer: np.ndarray, alpha: np.ndarray, leve
         whole support of the coarsest level's filter, and is clipped to ``[0, 1]``.
     """
     levels = _levels_for(base.shape[:2], levels)
-    diff = layer - base
     # Blending base and layer equals adding a band-wise masked difference to the base.
-    gp_a = [alpha.astype(np.float32)]
-    gp_d = [diff.astype(np.float32)]
+    # OpenCV's arithmetic (threaded, vectorised) instead of numpy's: same numbers, faster.
+    a = alpha.astype(np.float32, copy=False)
+    gp_a = [cv2.merge([a] * base.shape[2]) if base.shape[2] > 1 else a[..., None]]
+    gp_d = [cv2.subtract(layer.astype(np.float32, copy=False), base.astype(np.float32, copy=False))]
     for _ in range(levels - 1):
         gp_a.append(cv2.pyrDown(gp_a[-1]))
         gp_d.append(cv2.pyrDown(gp_d[-1]))
-    out = gp_d[-1] * gp_a[-1][..., None]
+    out = cv2.multiply(gp_d[-1], gp_a[-1])
     for i in range(levels - 2, -1, -1):
         size = (gp_d[i].shape[1], gp_d[i].shape[0])
-        band = gp_d[i] - cv2.pyrUp(gp_d[i + 1], dstsize=size)
-        out = cv2.pyrUp(out, dstsize=size) + band * gp_a[i][..., None]
-    out += base
+        band = cv2.subtract(gp_d[i], cv2.pyrUp(gp_d[i + 1], dstsize=size))
+        out = cv2.add(cv2.pyrUp(out, dstsize=size), cv2.multiply(band, gp_a[i]))
+    out = cv2.add(out, base.astype(np.float32, copy=False))
     return np.clip(out, 0.0, 1.0, out=out)
 
 
