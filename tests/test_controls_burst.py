@@ -175,3 +175,108 @@ def test_an_ambiguous_pairing_is_refused(london):
     centred[:, 300:900] = cv2.resize(pose, (600, 600), interpolation=cv2.INTER_AREA)
     with pytest.raises(FaceMismatchError, match="equally well"):
         transfer(centred, twins)
+
+
+# --- Texture: what the expression photo brings, how it is lit, blended and seamed ---------
+#
+# Each test below guards one part of the texture path that a plain warp would not notice:
+# that the texture is there at all, that it comes from the expression photo, that it is
+# relit to the pose photo, that its seams are refined, and that strength blends it.
+
+from mien import render  # noqa: E402
+from mien.controls import Burst, Shot  # noqa: E402
+from mien.scene import Layer, Scene  # noqa: E402
+from mien.session import Session  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sessions(pair):
+    pose, expr = pair
+    return Session(pose), Session(expr)
+
+
+@pytest.fixture(scope="module")
+def mouth(sessions):
+    """Mouth-only transfer: its scene, result, and the same geometry warped without texture."""
+    sp, se = sessions
+    state = sp.faces[0]
+    scene = Burst((Shot(se, "mouth"),)).scene(state)
+    out = render.render(sp.pixels, scene)
+    warp = render.render(sp.pixels, Scene(state.face, scene.target))
+    return scene, out, warp
+
+
+def _polygon(shape, points):
+    m = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(points).astype(np.int32)], 1)
+    return m > 0
+
+
+def _alpha_full(p, shape, k=0):
+    """A layer's texture weight on the full-resolution frame (0 off the grid)."""
+    g = p.grid
+    full = np.zeros(shape[:2], np.float32)
+    full[g.y0:g.y0 + g.full_size[0], g.x0:g.x0 + g.full_size[1]] = g.upsample(p.layers[k].alpha)
+    return full
+
+
+def test_the_open_mouth_is_the_expression_photos_teeth_not_a_stretched_closed_mouth(sessions, mouth):
+    sp, se = sessions
+    scene, out, warp = mouth
+    assert scene.layers and scene.layers[0].pixels is se.pixels
+    inner = _polygon(out.shape, scene.target[list(mesh.LIPS_INNER), :2])
+    fe = se.faces[0].face
+    want = se.pixels[_polygon(se.pixels.shape, fe.points[list(mesh.LIPS_INNER)])].mean(0)
+    got, plain = out[inner].mean(0), warp[inner].mean(0)
+    # The warp alone shows stretched lips (red, dark); the expression photo shows teeth.
+    assert np.linalg.norm(plain - want) > 30
+    assert np.linalg.norm(got - want) < 0.25 * np.linalg.norm(plain - want)
+
+
+def test_texture_is_relit_to_the_pose_photo(pair, sessions, mouth):
+    """An expression photo under a strong orange cast still pastes skin-coloured texture."""
+    sp, _ = sessions
+    _, expr = pair
+    cast = np.array([0.95, 0.7, 0.5])
+    tinted = Session(np.clip(expr * cast, 0, 255).astype(np.uint8))
+    state = sp.faces[0]
+    scene, out, _ = mouth
+    relit_scene = Burst((Shot(tinted, "mouth"),), force=True).scene(state)
+    relit = render.render(sp.pixels, relit_scene)
+    core = _alpha_full(render.plan(sp.pixels, scene), out.shape) > 0.9
+    assert core.sum() > 5000
+    ref = out[core].astype(np.float64).mean(0)
+    unadapted = ref * cast  # what the tinted texture would look like pasted as it is
+    err = np.abs(relit[core].astype(np.float64).mean(0) - ref)
+    assert err.max() < 0.15 * np.abs(unadapted - ref).max()
+    assert err.max() < 6
+
+
+def test_refinement_moves_the_texture_near_its_seam(sessions, mouth):
+    sp, se = sessions
+    scene, out, _ = mouth
+    state = sp.faces[0]
+    plain = render.render(sp.pixels, Burst((Shot(se, "mouth"),), refine=False).scene(state))
+    alpha = _alpha_full(render.plan(sp.pixels, scene), out.shape)
+    seam = (alpha > 0.05) & (alpha < 0.95)
+    diff = np.abs(out.astype(np.int32) - plain).max(axis=2)
+    assert (diff[seam] > 2).mean() > 0.1
+    assert np.array_equal(out[alpha == 0], plain[alpha == 0])
+
+
+def test_half_strength_half_blends_the_mouth_texture(sessions):
+    sp, se = sessions
+    state = sp.faces[0]
+    half = Burst((Shot(se, "mouth"),), strength=0.5).scene(state)
+    assert half.layers and 0.45 < half.layers[0].weights.max() <= 0.5
+    full_tex = Scene(state.face, half.target,
+                     tuple(Layer(lay.pixels, lay.face, np.clip(2 * lay.weights, 0, 1), lay.aligned)
+                           for lay in half.layers), refine=True)
+    got = render.render(sp.pixels, half).astype(np.float64)
+    warp = render.render(sp.pixels, Scene(state.face, half.target)).astype(np.float64)
+    tex = render.render(sp.pixels, full_tex).astype(np.float64)
+    inner = _polygon(got.shape, half.target[list(mesh.LIPS_INNER), :2])
+    r, w, t = got[inner], warp[inner], tex[inner]
+    assert np.abs(t - w).mean() > 20  # texture and warp really differ there
+    share = ((r - w) * (t - w)).sum() / ((t - w) ** 2).sum()
+    assert 0.25 < share < 0.75

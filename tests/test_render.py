@@ -1,0 +1,129 @@
+"""The one renderer: plan at working resolution, execute at full resolution."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from mien import mesh, render
+from mien.controls import Burst, Shot
+from mien.scene import Layer, Scene
+from mien.session import Session
+
+
+@pytest.fixture(scope="module")
+def sessions(pair):
+    pose, expr = pair
+    return Session(pose), Session(expr)
+
+
+@pytest.fixture(scope="module")
+def smile(sessions):
+    """A mouth transfer: (scene, plan, full-resolution result)."""
+    sp, se = sessions
+    scene = Burst((Shot(se, "mouth"),)).scene(sp.faces[0])
+    p = render.plan(sp.pixels, scene)
+    return scene, p, render.execute(sp.pixels, p)
+
+
+def _crop(image, grid):
+    return image[grid.y0:grid.y0 + grid.full_size[0], grid.x0:grid.x0 + grid.full_size[1]]
+
+
+def test_the_full_result_shrunk_to_the_working_grid_is_the_preview(smile):
+    _, p, out = smile
+    h, w = p.grid.size
+    small = cv2.resize(_crop(out, p.grid).astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA)
+    err = np.abs(small - p.preview)
+    assert p.preview.dtype == np.float32 and p.preview.shape == (h, w, 3)
+    assert err.mean() < 0.01
+    # Where the edit really changed the photo, too: the texture is in both.
+    edited = p.layers[0].alpha > 0.5
+    assert edited.sum() > 1000 and err[edited].mean() < 0.03
+
+
+def test_execute_leaves_everything_outside_the_grid_bit_identical(sessions, smile):
+    sp, _ = sessions
+    _, p, out = smile
+    g = p.grid
+    outside = np.ones(out.shape[:2], bool)
+    outside[g.y0:g.y0 + g.full_size[0], g.x0:g.x0 + g.full_size[1]] = False
+    assert outside.any() and not outside.all()
+    assert np.array_equal(out[outside], sp.pixels[outside])
+    assert not np.array_equal(_crop(out, g), _crop(sp.pixels, g))
+
+
+def test_a_scene_that_changes_nothing_returns_the_input(sessions):
+    sp, _ = sessions
+    face = sp.faces[0].face
+    scene = Scene(face, face.landmarks.astype(np.float64))
+    assert scene.changes_nothing
+    out = render.render(sp.pixels, scene)
+    assert out is sp.pixels or np.array_equal(out, sp.pixels)
+    assert render.render(sp.pixels, (scene, scene)) is sp.pixels or np.array_equal(out, sp.pixels)
+
+
+def test_a_sixteen_bit_photo_is_rendered_at_sixteen_bits(sessions):
+    sp, se = sessions
+    deep = sp.pixels.astype(np.uint16) * 257
+    scene = Burst((Shot(se, "mouth"),)).scene(sp.faces[0])
+    out = render.render(deep, scene)
+    assert out.dtype == np.uint16 and out.shape == deep.shape
+    changed = np.any(out != deep, axis=2)
+    assert changed.any()
+    values = out[changed]
+    assert len(np.unique(values)) > 256
+    assert (values % 257 != 0).mean() > 0.5  # not 8-bit values scaled up
+    assert np.array_equal(out[~changed], deep[~changed])
+
+
+def _turned(face, degrees):
+    """The face's landmarks turned about a vertical axis through their centre."""
+    lm = face.landmarks.astype(np.float64)
+    c = lm.mean(axis=0)
+    a = np.radians(degrees)
+    rot = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    return dataclasses.replace(face, landmarks=((lm - c) @ rot.T + c).astype(np.float32))
+
+
+def _sides(face):
+    x = face.points[: mesh.N_SURFACE, 0] - face.centre[0]
+    return x < -0.15 * face.size, x > 0.15 * face.size
+
+
+@pytest.mark.parametrize("degrees", [50, -50])
+def test_visibility_fades_the_far_side_of_a_turned_face(sessions, degrees):
+    face = sessions[0].faces[0].face
+    left, right = _sides(face)
+    front = render._visibility(face)[: mesh.N_SURFACE]
+    assert front[left].mean() > 0.7 and front[right].mean() > 0.7
+    vis = render._visibility(_turned(face, degrees))[: mesh.N_SURFACE]
+    far, near = (left, right) if degrees > 0 else (right, left)
+    assert vis[near].mean() > 0.9
+    assert vis[far].mean() < 0.45
+    assert vis.min() >= 0 and vis.max() <= 1
+
+
+def test_texture_from_a_grazing_side_is_not_transferred(sessions):
+    """A layer from a strongly turned face: its far side gets little texture weight."""
+    sp, _ = sessions
+    face = sp.faces[0].face
+    turned = _turned(face, 50)
+    layer = Layer(sp.pixels, turned, np.ones(mesh.N_LANDMARKS), turned.landmarks.astype(np.float64))
+    p = render.plan(sp.pixels, Scene(face, face.landmarks.astype(np.float64), (layer,)))
+    alpha = p.layers[0].alpha
+    at = np.round(p.grid.to_work(face.points[: mesh.N_SURFACE].astype(np.float64))).astype(int)
+    at[:, 0] = np.clip(at[:, 0], 0, alpha.shape[1] - 1)
+    at[:, 1] = np.clip(at[:, 1], 0, alpha.shape[0] - 1)
+    weight = alpha[at[:, 1], at[:, 0]]
+    far, near = _sides(face)
+    assert weight[near].mean() > 0.75
+    assert weight[far].mean() < 0.35
+    # The same layer from an own-person photo seen from the front: both sides alike.
+    flat = Layer(sp.pixels, face, np.ones(mesh.N_LANDMARKS), face.landmarks.astype(np.float64))
+    alpha = render.plan(sp.pixels, Scene(face, face.landmarks.astype(np.float64), (flat,))).layers[0].alpha
+    weight = alpha[at[:, 1], at[:, 0]]
+    assert abs(weight[far].mean() - weight[near].mean()) < 0.2
