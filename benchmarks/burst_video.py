@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mien.api import transfer
 from mien.detect import analyze
-from mien.io import write_photo
-from mien.reference import transfer
 from mien.evaluation.sheet import contact_sheet, face_box, tile
+from mien.io import write_photo
 
 HAND_FRAMES = (70, 235)
 VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "video" / "talking_woman_pexels.mp4"

@@ -11,7 +11,7 @@
   LIE          seed 003's linearity of intensity editing: the coefficient of variation
                of the deep-feature distance between neighbouring steps of a 0..1 sweep
                in --steps steps, averaged over emotions and faces. The distance is
-               LPIPS-style on EfficientNet-Lite0 features (mien.perceptual), NOT LPIPS.
+               LPIPS-style on EfficientNet-Lite0 features (mien.evaluation.perceptual), NOT LPIPS.
                Measured on a 256x256 face crop, as seed 003 does.
 
 Needs the metrics and perceptual extras:
@@ -30,13 +30,13 @@ import numpy as np
 
 import mien
 from mien import identity
-from mien.control import edit
-from mien.expression import EMOTIONS, FACS_EMOTIONS
+from mien.api import edit
 from mien.detect import analyze
-from mien.io import write_photo
 from mien.evaluation.metrics import EmotionClassifier
 from mien.evaluation.perceptual import FeatureDistance
 from mien.evaluation.sheet import contact_sheet, face_box, tile
+from mien.expression import EMOTIONS, FACS_EMOTIONS
+from mien.io import write_photo
 
 LONDON = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 #: The classifier's labels are FER-2013's: "contempt" has no class.

@@ -27,13 +27,13 @@ import numpy as np
 
 import mien
 from mien import donors, identity, mesh
-from mien.control import edit
-from mien.expression import model
+from mien.api import edit
 from mien.detect import analyze
-from mien.geometry import similarity
-from mien.io import write_photo
 from mien.evaluation.metrics import EmotionClassifier, psnr, region_mask, ssim
 from mien.evaluation.sheet import contact_sheet, face_box, tile
+from mien.expression import model
+from mien.geometry import similarity
+from mien.io import write_photo
 
 LONDON = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 

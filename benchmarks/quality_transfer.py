@@ -28,13 +28,14 @@ import numpy as np
 
 import mien
 from mien import mesh
-from mien.expression import align_to
+from mien.api import transfer
 from mien.detect import analyze
-from mien.io import write_photo
 from mien.evaluation.metrics import score
-from mien.reference import transfer
-from mien.render import render
 from mien.evaluation.sheet import contact_sheet, face_box, tile
+from mien.expression import align_to
+from mien.io import write_photo
+from mien.render import render
+from mien.scene import Scene
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 
@@ -104,7 +105,7 @@ def plain_warp(pose: np.ndarray, expression: np.ndarray) -> np.ndarray:
     """Baseline (b): P's pixels moved to E's landmarks (aligned into P's frame)."""
     fp, fe = analyze(pose)[0], analyze(expression)[0]
     target = align_to(fe.landmarks, fp.landmarks)
-    return render(pose, fp, target, ())
+    return render(pose, Scene(fp, target))
 
 
 def main() -> int:

