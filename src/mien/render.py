@@ -61,6 +61,43 @@ class Plan:
     shading: np.ndarray | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class WorkingCopy:
+    """A region of a photo shrunk once to working resolution, for repeated previews.
+
+    Attributes:
+        pixels: ``(h, w, 3)`` shrunk pixels, the photo's dtype.
+        x0, y0: the region's top-left corner in the photo (full pixels).
+        fx, fy: working pixels per photo pixel along x and y.
+    """
+
+    pixels: np.ndarray
+    x0: int
+    y0: int
+    fx: float
+    fy: float
+
+    @classmethod
+    def of(cls, image: np.ndarray, grid: Grid, pad: float = 0.25) -> "WorkingCopy":
+        """Shrink ``image`` over ``grid``'s crop, grown by ``pad`` of its size each side,
+        to the grid's resolution."""
+        h, w = image.shape[:2]
+        ch, cw = grid.full_size
+        x0, y0 = max(0, int(grid.x0 - pad * cw)), max(0, int(grid.y0 - pad * ch))
+        x1, y1 = min(w, int(grid.x0 + (1 + pad) * cw) + 1), min(h, int(grid.y0 + (1 + pad) * ch) + 1)
+        roi = image[y0:y1, x0:x1]
+        sy, sx = grid.ratio
+        f = min(1.0, 1.0 / max(sx, sy))
+        sw, sh = max(1, round(roi.shape[1] * f)), max(1, round(roi.shape[0] * f))
+        return cls(shrink(roi, (sw, sh)), x0, y0, sw / roi.shape[1], sh / roi.shape[0])
+
+    def sample(self, field: np.ndarray) -> np.ndarray:
+        """``(h, w, 3)`` ``float32`` the copy at photo positions ``field`` ``(h, w, 2)``."""
+        mx = ((field[..., 0] - self.x0 + 0.5) * self.fx - 0.5).astype(np.float32)
+        my = ((field[..., 1] - self.y0 + 0.5) * self.fy - 0.5).astype(np.float32)
+        return to_float(cv2.remap(self.pixels, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+
+
 def _sample(image: np.ndarray, field: np.ndarray, factor: float, valid: np.ndarray | None = None) -> np.ndarray:
     """Sample a full-resolution image at working resolution without aliasing.
 
@@ -166,7 +203,8 @@ def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float,
     return mask, (0.55 * dark).astype(np.float32)
 
 
-def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid: Grid | None = None) -> Plan:
+def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid: Grid | None = None,
+         copy: WorkingCopy | None = None) -> Plan:
     """Compute an edit at working resolution.
 
     Args:
@@ -175,6 +213,8 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         work_px: face width in working pixels.
         grid: a fixed working grid (previews keep one per face); by default one is laid
             around the face and its target.
+        copy: the photo already shrunk to ``grid``'s resolution (previews keep one per
+            face); by default the photo is shrunk where it is sampled.
 
     Returns:
         The :class:`Plan`; its ``preview`` is the edited crop at working resolution.
@@ -194,7 +234,7 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
     own_disp = np.concatenate([face.points[:surface] - target[:surface, :2], np.zeros((n_ring, 2))])
     coords = grid.coords()
     own = coords + tm.interpolate(own_disp)
-    base = _sample(pixels, own, scale)
+    base = copy.sample(own) if copy is not None else _sample(pixels, own, scale)
     shade = None
     if shading is not None:
         # The shading lives on the face only: skip the support band.

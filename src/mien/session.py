@@ -3,8 +3,8 @@
 A session is what a CLI call, a live slider in the web app or a video track holds. It
 finds and fits the faces once, and keeps per face (:class:`FaceState`) everything that
 does not depend on what is asked: the pose-free frame, the current expression code (read
-once), the identity descriptor (computed on first need), the donor mouth chosen for it
-and a fixed working grid for previews. A request (:class:`mien.controls.Request` for
+once), the identity descriptor (computed on first need), the donor mouth chosen for it,
+a fixed working grid for previews and the photo shrunk to it. A request (:class:`mien.controls.Request` for
 emotions, AUs and sliders; :class:`mien.controls.Burst` for burst transfer) turns into one
 :class:`~mien.scene.Scene` per face, which :mod:`mien.render` draws at full resolution
 (:meth:`Session.render`) or at working resolution (:meth:`Session.preview`).
@@ -70,6 +70,7 @@ class FaceState:
         self.face = face
         self._lock = threading.Lock()
         self._grids: dict[int, Grid] = {}
+        self._copies: dict[int, renderer.WorkingCopy] = {}
 
     @property
     def index(self) -> int:
@@ -116,6 +117,14 @@ class FaceState:
                 self._grids[work_px] = grid_around(self.face.points, self.face.image_size, work_px,
                                                    margin=PREVIEW_MARGIN)
             return self._grids[work_px]
+
+    def working_copy(self, work_px: int) -> "renderer.WorkingCopy":
+        """The photo around this face shrunk once to the preview grid's resolution."""
+        grid = self.preview_grid(work_px)
+        with self._lock:
+            if work_px not in self._copies:
+                self._copies[work_px] = renderer.WorkingCopy.of(self.pixels, grid)
+            return self._copies[work_px]
 
     def check_same_person(self, other: "FaceState", what: str) -> float:
         """Refuse ``other`` unless it shows the same person as this face.
@@ -294,5 +303,6 @@ class Session:
         """
         state = self.choose(face)[0]
         scene = request.scene(state)
-        return renderer.plan(self.pixels, scene, work_px=work_px, grid=state.preview_grid(work_px)).preview
+        return renderer.plan(self.pixels, scene, work_px=work_px, grid=state.preview_grid(work_px),
+                             copy=state.working_copy(work_px)).preview
 
