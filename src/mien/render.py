@@ -140,6 +140,30 @@ def _sample(image: np.ndarray, field: np.ndarray, factor: float, valid: np.ndarr
     return out
 
 
+def _window(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
+    """The bounding window of ``mask``'s true pixels grown by ``pad``, as two slices."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return slice(0, 0), slice(0, 0)
+    h, w = mask.shape
+    return (slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)),
+            slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)))
+
+
+def _embed(values: np.ndarray, win: tuple[slice, slice], size: tuple[int, int],
+           fill: float | np.ndarray = 0.0) -> np.ndarray:
+    """A grid-sized array holding ``values`` in window ``win`` and ``fill`` elsewhere
+    (``fill`` may be a grid-sized array to copy)."""
+    if values.shape[:2] == tuple(size):
+        return values
+    if isinstance(fill, np.ndarray):
+        out = fill.astype(values.dtype, copy=True)
+    else:
+        out = np.full(tuple(size) + values.shape[2:], fill, values.dtype)
+    out[win] = values
+    return out
+
+
 def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -180,13 +204,15 @@ def _agreement(face: Face, aligned: np.ndarray) -> np.ndarray:
     return w * (1.0 - features) * mesh.border_weights()
 
 
-def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float,
-                 triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float, triangles: np.ndarray,
+                 win: tuple[slice, slice] = (slice(None), slice(None))) -> tuple[np.ndarray, np.ndarray]:
     """Where a mouth opening lies beyond the texture's own opening, and its colour.
 
     ``depth`` runs from 0 on the upper inner lip to 1 on the lower one; past ``1 / ratio``
     the texture has shown all it has (teeth at natural size) and the mouth is an open,
     shadowed cavity, coloured like the texture's darkest interior tone.
+
+    ``texture`` and the returned mask cover the window ``win`` of the grid.
 
     Returns:
         ``(mask, colour)``: ``(h, w)`` ``float32`` in ``[0, 1]`` and ``(3,)`` ``float32``.
@@ -194,7 +220,7 @@ def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float,
     depth_per_vertex = np.zeros((len(tm.points), 1))
     for _, lower in mesh.INNER_LIP_PAIRS:
         depth_per_vertex[lower] = 1.0
-    depth = tm.interpolate(depth_per_vertex, triangles=triangles)[..., 0]
+    depth = tm.interpolate(depth_per_vertex, triangles=triangles)[win][..., 0]
     mask = np.clip((depth - 1.0 / ratio) / 0.12 + 0.5, 0.0, 1.0).astype(np.float32)
     # The depth is piecewise linear over few triangles: soften its kinks.
     mask = cv2.GaussianBlur(mask, (0, 0), 1.5) * (depth > 0)
@@ -262,32 +288,41 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         # Displacement, texture weight and agreement: needed only where the layer has weight.
         used_tris = per_vertex[tm.triangles, 2].max(axis=1) > 0
         values = tm.interpolate(per_vertex, triangles=used_tris)
-        field = coords + values[..., 0:2]
-        alpha = feather(np.clip(values[..., 2], 0, 1), 0, max(0.7, face_work * layer.feather))
-        agree = values[..., 3]
+        blur = max(0.7, face_work * layer.feather)
+        # A donor's work stays in the window its weight reaches (a mouth is a small part
+        # of the grid); a photo of the same person is lit by a wide low-pass over the
+        # whole grid, so its layer covers all of it.
+        win = (slice(None), slice(None)) if layer.own_person else _window(values[..., 2] > 0, int(4 * blur) + 2)
+        if not used_tris.any() or coords[win].size == 0:
+            continue
+        field = coords[win] + values[win][..., 0:2]
+        alpha = feather(np.clip(values[win][..., 2], 0, 1), 0, blur)
+        agree = values[win][..., 3]
         factor = scale * face.size / max(layer.face.size, 1.0)
         used = alpha > 0
         tex = _sample(layer.pixels, field, factor, used)
         if layer.own_person:
             gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
         else:
-            gain = texture.brightness_gain(base, tex, agree)
+            gain = texture.brightness_gain(base[win], tex, agree)
         if refine and alpha.max() > 0:
             # Inside the region E's texture follows the mesh; toward the seam it is pulled
             # into alignment with the surrounding warped photo, so edges meet.
             confidence = agree * (4.0 * alpha * (1.0 - alpha))
-            flow = refinement_flow(_grey(base), _grey(tex * gain), confidence, sigma=face_work / 20)
+            flow = refinement_flow(_grey(base[win]), _grey(tex * gain), confidence, sigma=face_work / 20)
             seam = np.clip(2.0 * (1.0 - alpha), 0.0, 1.0)[..., None]
             field = field + seam * (compose(field, flow) - field)
             tex = _sample(layer.pixels, field, factor, used)
         adapted = np.clip(tex * gain, 0, 1)
         cavity = None
         if layer.cavity > 1.0:
-            cavity = _oral_cavity(tm, adapted, layer.cavity, used_tris)
+            cavity = _oral_cavity(tm, adapted, layer.cavity, used_tris, win)
             mask = cavity[0][..., None]
             adapted = adapted * (1.0 - mask) + cavity[1] * mask
-        preview = preview + alpha[..., None] * (adapted - preview)
-        layer_plans.append(LayerPlan(layer, field, alpha, gain, adapted, cavity))
+            cavity = (_embed(cavity[0], win, grid.size), cavity[1])
+        preview[win] += alpha[..., None] * (adapted - preview[win])
+        layer_plans.append(LayerPlan(layer, _embed(field, win, grid.size, coords), _embed(alpha, win, grid.size),
+                                     _embed(gain, win, grid.size, 1.0), _embed(adapted, win, grid.size), cavity))
     return Plan(grid, tm, own, tuple(layer_plans), preview, shade)
 
 
