@@ -39,14 +39,19 @@ VALUES = {"smile": 0.7, "blink": 0.5, "aaa": 0.6, "yaw": 10.0, "pitch": 10.0, "r
 WORK_PX = 256
 
 
-def median_ms(fn, runs: int) -> float:
+def median_ms(fn, runs: int) -> tuple[float, float]:
+    """Median wall-clock and process CPU milliseconds of ``fn`` after one warm-up call.
+
+    CPU time is what a loaded machine distorts least; on an idle machine the two agree
+    (OpenCV may use both cores, so CPU can exceed wall)."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return 1000 * statistics.median(wall), 1000 * statistics.median(cpu)
 
 
 def main() -> int:
@@ -70,10 +75,10 @@ def main() -> int:
     missed = 0
     for name, controls, target in cases:
         request = Request.from_controls(**controls)
-        ms = median_ms(lambda r=request: session.preview(r, 0, work_px=WORK_PX), args.runs)
+        ms, cpu = median_ms(lambda r=request: session.preview(r, 0, work_px=WORK_PX), args.runs)
         ok = ms <= target
         missed += not ok
-        print(f"  {name:<26}{ms:7.1f} ms   target <= {target} ms{'' if ok else '   MISSED'}")
+        print(f"  {name:<26}{ms:7.1f} ms  (cpu {cpu:5.1f} ms)   target <= {target} ms{'' if ok else '   MISSED'}")
     print(f"  {len(cases) - missed} of {len(cases)} within target")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -83,8 +88,8 @@ def main() -> int:
         def run():
             edit_files(src, tmp / "out.jpg", emotion="happy", intensity=0.8)
 
-        ms = median_ms(run, max(3, args.runs // 2))
-        print(f"12-megapixel edit end to end (happy 0.8)   {ms:7.0f} ms   target <= 1500 ms")
+        ms, cpu = median_ms(run, max(3, args.runs // 2))
+        print(f"12-megapixel edit end to end (happy 0.8)   {ms:7.0f} ms  (cpu {cpu:5.0f} ms)   target <= 1000 ms")
     return 0
 
 
