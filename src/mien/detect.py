@@ -1,28 +1,50 @@
 """Detect and fit: every face in a photo, 478 landmarks each (MediaPipe).
 
 Detection runs MediaPipe's full-range face detector on a copy of the photo at most
-:data:`DETECT_SIZE` pixels across; each detected face is then cropped from the full
-resolution photo and MediaPipe's face mesh (with iris refinement) fits 478 landmarks on
-the crop, so small faces in large photos keep their precision. Faces are numbered left
-to right. :func:`fit` fits one face in a given box without detection, :func:`track`
-follows a face from the previous video frame.
+:data:`DETECT_SIZE` pixels across. Each detected face is then fitted on a square crop cut
+from the full-resolution photo, so small faces in large photos keep their precision:
 
-The models load on first use, once per process; every call is serialised by one lock
-(MediaPipe graphs are not thread-safe).
+1. *Orientation.* The detector is run again on a small copy of the crop turned by 0, 90,
+   180 and 270 degrees; the turn it is most confident about, refined by its keypoints
+   (eyes and mouth), gives the face's in-plane rotation. (The full-image detector happily
+   reports an upside-down face as an upright one; scoring the four turns does not.)
+2. *Mesh.* MediaPipe's face mesh (with iris refinement) fits 478 landmarks on a
+   :data:`MESH_CROP`-pixel crop turned so that the face is upright; the landmarks are
+   mapped back to photo pixels exactly.
+3. *Plausibility.* A fit whose geometry is implausible (:func:`implausibility`: mouth
+   above the eyes, an oval turned against its features, a mirrored face, a mesh turned
+   away from the detected orientation or far from the detector's keypoints) is retried
+   once at the next most likely rotation and otherwise refused: it is left out of
+   :func:`analyze`'s result with a logged warning, and :func:`examine` says why.
+
+Faces are numbered left to right. :func:`fit` fits one face in a given box without
+detection; :func:`track` follows a face from the previous video frame.
+
+Rotations are in degrees, clockwise in the image, 0 for an upright face: the sign of
+:attr:`mien.face.HeadPose.angles`' roll.
+
+The models load on first use, once per process (:func:`load` loads them ahead of time);
+every model call is serialised by one lock (MediaPipe graphs are not thread-safe). Only
+while loading, MediaPipe's C++ log lines (written straight to file descriptor 2) are
+filtered out of stderr; anything else written there meanwhile is passed on.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+import tempfile
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .errors import MissingDependencyError
+from . import mesh
+from .errors import InputError, MissingDependencyError
 from .face import Face
 from .image import as_rgb, to_uint8
 
@@ -32,37 +54,134 @@ log = logging.getLogger(__name__)
 DETECT_SIZE = 1024
 #: Side of the square crop, in pixels, that the face mesh sees.
 MESH_CROP = 512
+#: Side of the small copy of the crop on which the face's orientation is judged.
+ORIENT_CROP = 128
+#: Faces turned less than this (degrees) are fitted on an unturned crop: MediaPipe copes
+#: with small rolls itself, and the crop then needs no rotation resampling.
+SNAP_DEGREES = 10.0
+
+# Plausibility thresholds (see :func:`implausibility`). Fits on the test photos at every
+# rotation stay far inside them; the upside-down fits they are meant to catch are far out.
+_MAX_OVAL_TURN = 45.0  # degrees between the oval's axis and the eyes-mouth axis
+_MAX_ORIENTATION_TURN = 60.0  # degrees between the fit and the expected orientation
+_MIN_HANDEDNESS = 0.5  # cosine between the eye line and the face's "right"
+_MAX_KEYPOINT_ERROR = 0.5  # detector keypoint vs mesh, in inter-ocular distances
+#: A second orientation is tried only if the detector scores it at least this fraction of
+#: the best one (upside-down readings of real faces scored up to 0.86 of the right one).
+_RETRY_SCORE_RATIO = 0.9
+#: Detector box side per face-oval extent (upright faces in the test photos: 0.96-1.02).
+_BOX_PER_OVAL = 0.97
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A detected face whose fit was refused.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` detector box in pixels.
+        score: detector confidence in ``[0, 1]``.
+        reason: one line saying what was wrong with the fit.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What :func:`examine` found in a photo.
+
+    Attributes:
+        faces: the fitted faces, numbered left to right (what :func:`analyze` returns).
+        refused: detected faces whose fit was implausible, with the reason.
+    """
+
+    faces: tuple[Face, ...]
+    refused: tuple[Refusal, ...]
+
+
+# --------------------------------------------------------------------------- models
+
+_NATIVE_LOG = re.compile(
+    rb"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w.\-]+:\d+\] "  # absl / glog lines
+    rb"|INFO: Created TensorFlow Lite"
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called)"
+)
 
 
 @contextmanager
-def _quiet_native_stderr():
-    """Silence MediaPipe's C++ logging (it writes to file descriptor 2 directly)."""
+def _filtered_native_stderr():
+    """Keep MediaPipe's C++ log lines (written to file descriptor 2) out of stderr.
+
+    Used only while the models load (that is when they print). File descriptor 2 is
+    process-wide, so whatever other threads write meanwhile also lands in the temporary
+    file; it is passed on to the real stderr afterwards, minus MediaPipe's own lines.
+    """
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):
+        os.fstat(2)
+        sink = tempfile.TemporaryFile()
+    except OSError:  # pragma: no cover - no stderr or no temporary directory
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    with sink:
+        _flush_stderr()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            _flush_stderr()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = b"".join(line for line in sink.read().splitlines(keepends=True)
+                            if not _NATIVE_LOG.match(line))
+            while kept:
+                kept = kept[os.write(2, kept):]
+
+
+def _flush_stderr() -> None:
     try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):  # pragma: no cover
+        pass
 
 
 class _Models:
-    """MediaPipe graphs, loaded on first use and shared (they are not thread-safe)."""
+    """MediaPipe graphs, loaded once and shared; use them only while holding ``lock``."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self._detectors: dict[int, object] = {}
-        self._mesh = None
+        self.detectors: dict[int, object] = {}
+        self.mesh = None
 
-    def _mp(self):
+    def load(self) -> None:
+        """Build the graphs and run each once (MediaPipe prints its log lines then)."""
+        if self.mesh is not None:
+            return
+        with _filtered_native_stderr():
+            mp = self._mp()
+            detectors = {
+                model: mp.solutions.face_detection.FaceDetection(model_selection=model,
+                                                                 min_detection_confidence=0.5)
+                for model in (0, 1)
+            }
+            face_mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=3, refine_landmarks=True,
+                min_detection_confidence=0.4,
+            )
+            for image in (np.zeros((ORIENT_CROP, ORIENT_CROP, 3), np.uint8), _warm_up_face()):
+                if image is None:
+                    continue
+                for detector in detectors.values():
+                    detector.process(image)
+                face_mesh.process(image)
+        self.detectors = detectors
+        self.mesh = face_mesh
+
+    @staticmethod
+    def _mp():
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         try:
@@ -73,68 +192,259 @@ class _Models:
             ) from exc
         return mp
 
-    def detector(self, model: int):
-        if model not in self._detectors:
-            mp = self._mp()
-            self._detectors[model] = mp.solutions.face_detection.FaceDetection(
-                model_selection=model, min_detection_confidence=0.5
-            )
-        return self._detectors[model]
 
-    def mesh(self):
-        if self._mesh is None:
-            mp = self._mp()
-            self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=3, refine_landmarks=True,
-                min_detection_confidence=0.4,
-            )
-        return self._mesh
+def _warm_up_face() -> np.ndarray | None:
+    """A real face (the package's sample photo) at mesh-crop size, or ``None``.
+
+    The face mesh prints a warning the first time it finds a face, so warming it up on a
+    blank image is not enough to keep it quiet afterwards.
+    """
+    from importlib import resources
+
+    try:
+        data = resources.files("mien").joinpath("data/samples/london-020-neutral.jpg").read_bytes()
+    except OSError:
+        return None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    image = cv2.resize(image, (MESH_CROP, MESH_CROP), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image[:, :, ::-1])
 
 
 _models = _Models()
 
 
+def load() -> None:
+    """Load the MediaPipe models now rather than on first use.
+
+    Loading takes about a second; while it runs, file descriptor 2 is redirected so that
+    MediaPipe's log lines can be dropped (other output written meanwhile is passed on
+    afterwards, not lost). A threaded server may call this at start-up.
+    """
+    with _models.lock:
+        _models.load()
+
+
+def _run_detector(model: int, image: np.ndarray) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Run a detector: ``(score, box, keypoints)`` per face, in pixels of ``image``.
+
+    ``box`` is ``(4,)`` ``(x0, y0, x1, y1)``; ``keypoints`` is ``(6, 2)`` ``(x, y)`` in
+    MediaPipe's order: right eye, left eye, nose tip, mouth centre, right ear, left ear
+    (the subject's right and left). Pixel centres are on integers.
+    """
+    h, w = image.shape[:2]
+    result = _models.detectors[model].process(image)
+    found = []
+    for det in result.detections or ():
+        bb = det.location_data.relative_bounding_box
+        box = np.array([bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h]) - 0.5
+        kp = np.array([(k.x * w - 0.5, k.y * h - 0.5) for k in det.location_data.relative_keypoints])
+        found.append((float(det.score[0]), box, kp))
+    return found
+
+
+def _run_mesh(crop: np.ndarray) -> list[np.ndarray]:
+    """Run the face mesh on a crop: ``(478, 3)`` normalised ``(x, y, z)`` per face found.
+
+    ``x * side`` is a pixel coordinate with pixel centres at ``+0.5`` (MediaPipe's
+    convention), ``z`` is in the units of ``x``.
+    """
+    result = _models.mesh.process(crop)
+    return [np.array([(p.x, p.y, p.z) for p in lms.landmark], np.float64)
+            for lms in result.multi_face_landmarks or ()]
+
+
+# --------------------------------------------------------------------------- public API
+
 def analyze(pixels: np.ndarray) -> tuple[Face, ...]:
-    """Find and fit every face in a photo.
+    """Find and fit every face in a photo, at any in-plane rotation.
 
     Args:
         pixels: ``(H, W, 3)`` ``uint8`` or ``uint16`` RGB.
 
     Returns:
-        Faces numbered left to right; empty if there is none. Nothing is cached here:
-        :class:`mien.session.Session` analyses a photo once and keeps the result.
+        Faces numbered left to right; empty if there is none. Faces whose fit is
+        implausible are left out (a warning is logged; :func:`examine` gives the reasons).
+        Nothing is cached here: :class:`mien.session.Session` analyses a photo once and
+        keeps the result.
     """
-    pixels = as_rgb(pixels, "photo")
-    with _models.lock, _quiet_native_stderr():
-        return _analyze(to_uint8(pixels))
+    return examine(pixels).faces
 
 
-def _analyze(rgb: np.ndarray) -> tuple[Face, ...]:
+def examine(pixels: np.ndarray) -> Analysis:
+    """Like :func:`analyze`, and also report the detected faces whose fit was refused.
+
+    Args:
+        pixels: ``(H, W, 3)`` ``uint8`` or ``uint16`` RGB.
+
+    Returns:
+        An :class:`Analysis`: the faces :func:`analyze` returns and the refusals.
+    """
+    rgb = to_uint8(as_rgb(pixels, "photo"))
+    small = _detection_copy(rgb)
+    with _models.lock:
+        _models.load()
+        boxes = _detect(small, rgb.shape[:2])
+        fits = [(_fit(rgb, box), box, score) for box, score in boxes]
     h, w = rgb.shape[:2]
-    boxes = _detect(rgb)
+    candidates = [(lm, box, score, clarity) for (lm, clarity, reason), box, score in fits
+                  if lm is not None and reason is None]
+    # Two detections of one face fit it twice: keep the fit from the box best centred on
+    # it (an off-centre crop fits a little worse) whose orientation was clearest.
+    candidates.sort(key=lambda f: _box_offset(f[1], f[0]) - f[3])
     fitted: list[tuple[np.ndarray, tuple, float]] = []
-    for box, score in boxes:
-        lm = _fit_mesh(rgb, box)
-        if lm is None:
-            continue
-        # Two detections of one face give the same mesh: keep the first.
-        if any(np.median(np.linalg.norm(lm[:, :2] - f[0][:, :2], axis=1)) < 0.05 * _extent(lm) for f in fitted):
-            continue
-        fitted.append((lm, box, score))
+    for lm, box, score, _ in candidates:
+        if not any(_same_face(lm, f[0]) for f in fitted):
+            fitted.append((lm, box, score))
+    # A refused duplicate of a face that was fitted is no refusal.
+    refused = [Refusal(box, score, reason) for (lm, _, reason), box, score in fits
+               if reason is not None
+               and not any(_inside(box, f[0]) or _same_face(lm, f[0]) for f in fitted)]
+    for r in refused:
+        log.warning("face at (%.0f, %.0f, %.0f, %.0f) refused: %s", *r.box, r.reason)
     fitted.sort(key=lambda f: f[0][:, 0].mean())
-    return tuple(
+    faces = tuple(
         Face(i, lm.astype(np.float32), tuple(float(v) for v in box), float(score), (h, w))
         for i, (lm, box, score) in enumerate(fitted)
     )
+    return Analysis(faces, tuple(refused))
 
 
-def _extent(lm: np.ndarray) -> float:
-    return float(np.ptp(lm[:, 0]) + 1.0)
+def fit(pixels: np.ndarray, box, rotation: float | None = None) -> Face | None:
+    """Fit one face in a given box, without detecting faces in the whole photo.
+
+    Args:
+        pixels: ``(H, W, 3)`` ``uint8`` or ``uint16`` RGB.
+        box: ``(x0, y0, x1, y1)`` pixels around the face, like a detector box (the mesh
+            sees a square twice its longer side around its centre).
+        rotation: the face's in-plane rotation, degrees clockwise (0 upright). ``None``
+            judges it from the crop as :func:`analyze` does, and retries once if the fit
+            is implausible; a given rotation is used as is.
+
+    Returns:
+        The face (``index`` 0, ``score`` the detector's confidence on the crop, 0 if the
+        detector saw no face there), or ``None`` if no plausible face was fitted (the
+        reason is logged).
+    """
+    rgb = to_uint8(as_rgb(pixels, "photo"))
+    box = _check_box(box)
+    if rotation is not None:
+        rotation = float(rotation)
+        if not np.isfinite(rotation):
+            raise InputError(f"rotation must be a finite number of degrees, got {rotation}")
+    with _models.lock:
+        _models.load()
+        lm, score, reason = _fit(rgb, box, rotation)
+    if lm is None or reason is not None:
+        if reason is None:
+            log.info("no face found in box (%.0f, %.0f, %.0f, %.0f)", *box)
+        else:
+            log.warning("face in box (%.0f, %.0f, %.0f, %.0f) refused: %s", *box, reason)
+        return None
+    return Face(0, lm.astype(np.float32), box, score, rgb.shape[:2])
 
 
-def _detect(rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], float]]:
-    """Face boxes ``(x0, y0, x1, y1)`` in full-resolution pixels, with scores."""
-    h, w = rgb.shape[:2]
+def track(pixels: np.ndarray, previous: Face) -> Face | None:
+    """Fit a face in the next video frame where it was in the previous one.
+
+    No detector runs: the crop is placed and turned from ``previous``'s landmarks. The
+    face may move by up to 0.6 of its size and change size by up to a factor 1.67
+    between frames.
+
+    Args:
+        pixels: ``(H, W, 3)`` ``uint8`` or ``uint16`` RGB, the next frame.
+        previous: the face in the previous frame (from :func:`analyze`, :func:`fit` or
+            :func:`track`).
+
+    Returns:
+        The face, with ``previous``'s index and score and the box the crop was placed
+        by; or ``None`` when the face is lost (no face, an implausible fit, or a jump or
+        size change too large to be the same face): detect again then.
+    """
+    rgb = to_uint8(as_rgb(pixels, "frame"))
+    if not isinstance(previous, Face):
+        raise InputError(f"previous must be a mien.face.Face, got {type(previous).__name__}")
+    points = np.asarray(previous.landmarks, np.float64)[:, :2]
+    rotation = _roll(points)
+    box = _box_from_landmarks(points, rotation)
+    with _models.lock:
+        _models.load()
+        lm = _fit_at(rgb, box, rotation)
+    if lm is None:
+        log.info("track lost: no face in the previous face's place")
+        return None
+    reason = implausibility(lm, rotation=rotation)
+    if reason is None:
+        reason = _jump(points, lm[:, :2])
+    if reason is not None:
+        log.info("track lost: %s", reason)
+        return None
+    return Face(previous.index, lm.astype(np.float32), box, float(previous.score), rgb.shape[:2])
+
+
+def implausibility(landmarks, rotation: float | None = None, keypoints=None) -> str | None:
+    """Why a fitted face's geometry is implausible, or ``None`` if it is plausible.
+
+    Checks that the eyes sit between the forehead and the mouth and the mouth above the
+    chin along the face oval's axis, that the oval is not turned against the eyes-mouth
+    axis, that the subject's left eye is on the face's left (not a mirrored face) and, if
+    given, that the fit is turned as expected and agrees with the detector's keypoints.
+
+    Args:
+        landmarks: ``(478, 2|3)`` ``(x, y[, z])`` pixels (a :class:`Face`'s landmarks).
+        rotation: the face's expected in-plane rotation, degrees clockwise (0 upright).
+        keypoints: ``(>=4, 2)`` detector keypoints in pixels, MediaPipe's order (right
+            eye, left eye, nose tip, mouth centre, ...).
+
+    Returns:
+        A one-line reason, or ``None``.
+    """
+    p = np.asarray(landmarks, np.float64)
+    if p.ndim != 2 or p.shape[0] != mesh.N_LANDMARKS or p.shape[1] not in (2, 3):
+        raise InputError(f"landmarks must be ({mesh.N_LANDMARKS}, 2 or 3), got {p.shape}")
+    p = p[:, :2]
+    if not np.isfinite(p).all():
+        return "the landmarks are not finite"
+    right_eye, left_eye = _eye_centres(p)
+    eyes = (right_eye + left_eye) / 2
+    mouth = p[list(mesh.LIPS_OUTER)].mean(axis=0)
+    iod = float(np.linalg.norm(left_eye - right_eye))
+    if iod < 1.0 or np.linalg.norm(eyes - mouth) < 0.2 * iod:
+        return "the fit is degenerate (eyes and mouth collapse to a point)"
+    up = _unit(eyes - mouth)  # the face's up according to its features
+    axis = p[10] - p[152]  # chin to top of the forehead, along the oval
+    turn = _angle(up, axis)
+    if turn > _MAX_OVAL_TURN:
+        return f"the face oval is turned {turn:.0f} degrees against the eyes and mouth"
+    along = _unit(axis)
+    top, chin = p[10] @ along, p[152] @ along
+    if not top > eyes @ along > mouth @ along > chin:
+        return "the mouth is above the eyes, or the features lie outside the face oval"
+    right = np.array([-up[1], up[0]])  # the image's right for an upright face
+    if _unit(left_eye - right_eye) @ right < _MIN_HANDEDNESS:
+        return "the face is mirrored (the subject's left eye is on the face's right)"
+    if rotation is not None:
+        expected = _up(float(rotation))
+        turn = _angle(up, expected)
+        if turn > _MAX_ORIENTATION_TURN:
+            return (f"the fit is turned {turn:.0f} degrees from the face's orientation "
+                    f"({float(rotation) % 360:.0f} degrees)")
+    if keypoints is not None:
+        kp = np.asarray(keypoints, np.float64)
+        if kp.ndim != 2 or kp.shape[0] < 4 or kp.shape[1] != 2:
+            raise InputError(f"keypoints must be (>=4, 2), got {kp.shape}")
+        ours = np.stack([right_eye, left_eye, p[4], (p[13] + p[14]) / 2])
+        error = float(np.linalg.norm(ours - kp[:4], axis=1).max()) / iod
+        if error > _MAX_KEYPOINT_ERROR:
+            return f"the mesh disagrees with the detector's keypoints by {error:.1f} eye distances"
+    return None
+
+
+# --------------------------------------------------------------------------- detection
+
+def _detection_copy(rgb: np.ndarray) -> np.ndarray:
+    """The photo at most :data:`DETECT_SIZE` pixels across, low-passed properly."""
     small = rgb
     while max(small.shape[:2]) > 2 * DETECT_SIZE:  # halve with a proper low-pass first
         small = cv2.pyrDown(small)
@@ -142,14 +452,34 @@ def _detect(rgb: np.ndarray) -> list[tuple[tuple[float, float, float, float], fl
     if f < 1:
         small = cv2.resize(small, (round(small.shape[1] * f), round(small.shape[0] * f)),
                            interpolation=cv2.INTER_LINEAR)
-    found = []
-    for model in (1, 0):  # full range first, short range for faces that fill the frame
-        result = _models.detector(model).process(small)
-        for det in result.detections or ():
-            bb = det.location_data.relative_bounding_box
-            box = (bb.xmin * w, bb.ymin * h, (bb.xmin + bb.width) * w, (bb.ymin + bb.height) * h)
-            if all(_iou(box, other) < 0.3 for other, _ in found):
-                found.append((box, float(det.score[0])))
+    return np.ascontiguousarray(small)
+
+
+def _detect(small: np.ndarray, size: tuple[int, int]) -> list[tuple[tuple[float, float, float, float], float]]:
+    """Face boxes ``(x0, y0, x1, y1)`` in full-resolution pixels (``size`` ``(h, w)``), with scores.
+
+    If the upright copy shows no face, the copy turned by 90, 180 and 270 degrees is tried
+    (the detector misses some faces that lie on their side or upside down).
+    """
+    h, w = size
+    sh, sw = small.shape[:2]
+    found: list[tuple[tuple[float, float, float, float], float]] = []
+    for k in range(4):
+        if k and found:
+            break
+        image = np.ascontiguousarray(np.rot90(small, k)) if k else small
+        back = np.linalg.inv(_rot90_matrix(k, (sh, sw)))
+        for model in (1, 0):  # full range first, short range for faces that fill the frame
+            for score, b, _ in _run_detector(model, image):
+                corners = np.array([[b[0], b[1], 1], [b[2], b[3], 1]]) @ back.T
+                x0, y0 = corners[:, :2].min(axis=0)
+                x1, y1 = corners[:, :2].max(axis=0)
+                # detector-copy pixels (centres on integers) to photo edge coordinates,
+                # as boxes have always been given (0 is the photo's left edge)
+                box = ((x0 + 0.5) * w / sw, (y0 + 0.5) * h / sh,
+                       (x1 + 0.5) * w / sw, (y1 + 0.5) * h / sh)
+                if all(_iou(box, other) < 0.3 for other, _ in found):
+                    found.append((tuple(float(v) for v in box), score))
     return found
 
 
@@ -161,13 +491,222 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _fit_mesh(rgb: np.ndarray, box) -> np.ndarray | None:
-    """Fit 478 landmarks on a square crop around a detector box; ``None`` if the mesh fails.
+def _inside(box, lm: np.ndarray) -> bool:
+    """Whether a box's centre lies within a fitted face's landmark extent."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    lo, hi = lm[:, :2].min(axis=0), lm[:, :2].max(axis=0)
+    return bool(lo[0] <= cx <= hi[0] and lo[1] <= cy <= hi[1])
 
-    The crop is cut from the full-resolution photo and shrunk (area averaging) or grown to
-    ``MESH_CROP`` pixels, padded by edge replication where it leaves the photo; only the
-    region of interest is ever resampled, so a 100-megapixel photo costs no more.
+
+def _same_face(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two fits are of one face: their eyes or their ovals nearly coincide."""
+    a, b = a[:, :2], b[:, :2]
+    ea, eb = np.mean(_eye_centres(a), axis=0), np.mean(_eye_centres(b), axis=0)
+    if np.linalg.norm(ea - eb) < 0.5 * min(_interocular(a), _interocular(b)):
+        return True
+    oa, ob = a[list(mesh.FACE_OVAL)], b[list(mesh.FACE_OVAL)]
+    size = min(float(np.ptp(oa, axis=0).max()), float(np.ptp(ob, axis=0).max()))
+    return bool(np.linalg.norm(oa.mean(axis=0) - ob.mean(axis=0)) < 0.4 * size)
+
+
+def _box_offset(box, lm: np.ndarray) -> float:
+    """Distance from a box's centre to the fitted face's centre, in face sizes."""
+    oval = lm[list(mesh.FACE_OVAL), :2]
+    centre = (oval.min(axis=0) + oval.max(axis=0)) / 2
+    size = max(float(np.ptp(oval, axis=0).max()), 1.0)
+    return float(np.hypot((box[0] + box[2]) / 2 - centre[0], (box[1] + box[3]) / 2 - centre[1])) / size
+
+
+def _check_box(box) -> tuple[float, float, float, float]:
+    try:
+        b = np.asarray(box, np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"box must be (x0, y0, x1, y1) numbers, got {box!r}") from exc
+    if b.shape != (4,) or not np.isfinite(b).all() or b[2] <= b[0] or b[3] <= b[1]:
+        raise InputError(f"box must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0, got {box!r}")
+    return tuple(float(v) for v in b)
+
+
+# --------------------------------------------------------------------------- fitting
+
+def _fit(rgb: np.ndarray, box, rotation: float | None = None) -> tuple[np.ndarray | None, float, str | None]:
+    """Fit one face in a detector box.
+
+    With ``rotation`` ``None`` the orientation is judged on the crop, and an implausible
+    fit is retried once at the next candidate rotation (at most two mesh passes).
+
+    Returns:
+        ``(landmarks, score, None)`` for a plausible fit (``(478, 3)`` ``float64`` photo
+        pixels, the crop detector's confidence); ``(landmarks, 0, reason)`` with the first
+        implausible fit if every fit was implausible; ``(None, 0, None)`` if there is no
+        face to fit.
     """
+    upright = _crop(rgb, box, MESH_CROP, 0.0)
+    if upright is None:
+        log.debug("box %s lies (almost) outside the photo", box)
+        return None, 0.0, None
+    if rotation is None:
+        candidates = _orientations(*upright)
+        if not candidates:
+            # Without the detector's view there is no telling which way up the face is,
+            # and a mesh fitted the wrong way up looks as plausible as a right one.
+            log.debug("the detector sees no face in box %s at any orientation", box)
+            return None, 0.0, None
+        # Retry only an orientation the detector finds about as likely as the best: a
+        # far less likely one (typically upside down) can fool the mesh consistently.
+        candidates = [c for i, c in enumerate(candidates[:2])
+                      if i == 0 or c[0] >= _RETRY_SCORE_RATIO * candidates[0][0]]
+    else:
+        candidates = [(None, rotation, None)]
+    refused: tuple[np.ndarray | None, str | None] = (None, None)
+    for score, roll, keypoints in candidates:
+        lm = _fit_at(rgb, box, roll, upright, keypoints)
+        if lm is None:
+            continue
+        if score is None:  # a given rotation: score the turned crop
+            score, keypoints = _score_at(rgb, box, roll, upright)
+        reason = implausibility(lm, rotation=roll, keypoints=keypoints)
+        if reason is None:
+            return lm, score, None
+        log.debug("fit at %.0f degrees implausible: %s", roll, reason)
+        if refused[1] is None:
+            refused = (lm, reason)
+    return refused[0], 0.0, refused[1]
+
+
+def _orientations(crop: np.ndarray, to_crop: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
+    """Candidate rotations of the face in an unturned crop, most likely first.
+
+    Returns:
+        ``(score, rotation, keypoints)`` per distinct orientation the detector saw the face
+        in: detector confidence, degrees clockwise, ``(6, 2)`` keypoints in photo pixels.
+    """
+    small, to_small = _shrink(crop, ORIENT_CROP)
+    found = []
+    for k in range(4):
+        image = np.ascontiguousarray(np.rot90(small, k))
+        dets = _run_detector(0, image)
+        if not dets:
+            continue
+        # the face is at the crop's centre; another face may show near its edge
+        centre = (ORIENT_CROP - 1) / 2
+        score, _, kp = min(dets, key=lambda d: np.hypot(*((d[1][:2] + d[1][2:]) / 2 - centre)))
+        to_image = _rot90_matrix(k, small.shape[:2]) @ to_small @ to_crop
+        kp = _apply(np.linalg.inv(to_image), kp)
+        found.append((score, _roll_from_keypoints(kp), kp))
+    found.sort(key=lambda c: -c[0])
+    distinct: list[tuple[float, float, np.ndarray]] = []
+    for c in found:
+        if all(_angle(_up(c[1]), _up(d[1])) > 45 for d in distinct):
+            distinct.append(c)
+    return distinct
+
+
+def _score_at(rgb, box, rotation, upright) -> tuple[float, np.ndarray | None]:
+    """Detector confidence and keypoints (photo pixels) on the crop turned by ``rotation``."""
+    turned = _crop(rgb, box, MESH_CROP, _snap(rotation), upright)
+    if turned is None:
+        return 0.0, None
+    small, to_small = _shrink(turned[0], ORIENT_CROP)
+    dets = _run_detector(0, small)
+    if not dets:
+        return 0.0, None
+    score, _, kp = max(dets, key=lambda d: d[0])
+    return score, _apply(np.linalg.inv(to_small @ turned[1]), kp)
+
+
+def _fit_at(rgb: np.ndarray, box, rotation: float, upright=None, keypoints=None) -> np.ndarray | None:
+    """Fit 478 landmarks on a crop around ``box`` turned so a face rotated by ``rotation``
+    is upright: ``(478, 3)`` ``float64`` photo pixels, or ``None`` if the mesh finds no face.
+
+    If the mesh finds several faces, the one whose eyes are nearest the detector's
+    ``keypoints`` (photo pixels) is kept, or without keypoints the one nearest the centre.
+    """
+    turned = _crop(rgb, box, MESH_CROP, _snap(rotation), upright)
+    if turned is None:
+        return None
+    crop, to_crop = turned
+    meshes = _run_mesh(crop)
+    if not meshes:
+        return None
+    if keypoints is None or len(meshes) == 1:
+        # The face is at the crop's centre; others may show near its edges.
+        best = min(meshes, key=lambda m: np.linalg.norm(m[:, :2].mean(axis=0) - 0.5))
+    else:
+        eyes = (_apply(to_crop, np.asarray(keypoints[:2], np.float64)).mean(axis=0) + 0.5) / MESH_CROP
+        best = min(meshes, key=lambda m: np.linalg.norm(np.mean(_eye_centres(m[:, :2]), axis=0) - eyes))
+    # MediaPipe's normalised x * side has pixel centres at +0.5; ours are on integers.
+    uv = best[:, :2] * MESH_CROP - 0.5
+    lm = np.empty_like(best)
+    lm[:, :2] = _apply(np.linalg.inv(to_crop), uv)
+    lm[:, 2] = best[:, 2] * MESH_CROP / np.sqrt(abs(np.linalg.det(to_crop[:2, :2])))
+    return lm
+
+
+def _snap(rotation: float) -> float:
+    """The crop's turn for a face rotated by ``rotation``: 0 for small rolls, else the roll."""
+    r = (float(rotation) + 180.0) % 360.0 - 180.0
+    return 0.0 if abs(r) < SNAP_DEGREES else r
+
+
+def _crop(rgb: np.ndarray, box, size: int, rotation: float, upright=None):
+    """A ``size``-pixel square crop twice the box's longer side around its centre, turned
+    counter-clockwise by ``rotation`` degrees (so a face rotated clockwise by that much is
+    upright in it).
+
+    Only the region of interest is resampled: shrunk by area averaging (or grown
+    bilinearly), then turned bilinearly; parts outside the photo repeat its edge. Turns
+    by multiples of 90 degrees are exact (no resampling beyond the unturned crop's).
+
+    Returns:
+        ``(crop, to_crop)``: ``(size, size, 3)`` ``uint8`` and the ``(3, 3)`` affine map
+        from photo pixels to crop pixels (centres on integers in both); or ``None`` if the
+        crop would hold (almost) none of the photo.
+    """
+    r = float(rotation) % 360.0
+    k = round(r / 90.0) % 4
+    if abs(r - 90.0 * round(r / 90.0)) < 1e-9:
+        if upright is None:
+            upright = _crop_upright(rgb, box, size)
+            if upright is None:
+                return None
+        crop, to_crop = upright
+        if k == 0:
+            return crop, to_crop
+        return np.ascontiguousarray(np.rot90(crop, k)), _rot90_matrix(k, crop.shape[:2]) @ to_crop
+    h, w = rgb.shape[:2]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    side = float(np.ceil(2.0 * max(box[2] - box[0], box[3] - box[1])))
+    f = size / side
+    t = np.radians(r)
+    c, s = np.cos(t), np.sin(t)
+    turn = np.array([[c, s], [-s, c]])  # undoes a clockwise rotation by t (y points down)
+    to_crop = np.eye(3)
+    to_crop[:2, :2] = f * turn
+    to_crop[:2, 2] = (size - 1) / 2 - f * turn @ (cx, cy)
+    half = side / 2 * (abs(c) + abs(s)) + 2
+    rx0, ry0 = max(int(np.floor(cx - half)), 0), max(int(np.floor(cy - half)), 0)
+    rx1, ry1 = min(int(np.ceil(cx + half)) + 1, w), min(int(np.ceil(cy + half)) + 1, h)
+    if rx1 - rx0 < 8 or ry1 - ry0 < 8:
+        return None
+    region = rgb[ry0:ry1, rx0:rx1]
+    if f < 1:
+        sw = max(1, round((rx1 - rx0) * f))
+        sh = max(1, round((ry1 - ry0) * f))
+        region = cv2.resize(region, (sw, sh), interpolation=cv2.INTER_AREA)
+        fx, fy = sw / (rx1 - rx0), sh / (ry1 - ry0)
+        to_region = np.array([[fx, 0, (0.5 - rx0) * fx - 0.5], [0, fy, (0.5 - ry0) * fy - 0.5], [0, 0, 1]])
+    else:
+        to_region = np.array([[1.0, 0, -rx0], [0, 1.0, -ry0], [0, 0, 1]])
+    m = to_crop @ np.linalg.inv(to_region)
+    crop = cv2.warpAffine(region, m[:2], (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    return crop, to_crop
+
+
+def _crop_upright(rgb: np.ndarray, box, size: int):
+    """The unturned crop: cut from the full-resolution photo and shrunk (area averaging)
+    or grown to ``size`` pixels, padded by edge replication where it leaves the photo."""
     h, w = rgb.shape[:2]
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     side = int(np.ceil(2.0 * max(box[2] - box[0], box[3] - box[1])))
@@ -176,30 +715,111 @@ def _fit_mesh(rgb: np.ndarray, box) -> np.ndarray | None:
     rx1, ry1 = min(ix0 + side, w), min(iy0 + side, h)
     if rx1 - rx0 < 8 or ry1 - ry0 < 8:
         return None
-    f = MESH_CROP / side
-    sw = max(1, min(MESH_CROP, round((rx1 - rx0) * f)))
-    sh = max(1, min(MESH_CROP, round((ry1 - ry0) * f)))
+    f = size / side
+    sw = max(1, min(size, round((rx1 - rx0) * f)))
+    sh = max(1, min(size, round((ry1 - ry0) * f)))
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
     small = cv2.resize(rgb[ry0:ry1, rx0:rx1], (sw, sh), interpolation=interp)
     fx, fy = sw / (rx1 - rx0), sh / (ry1 - ry0)
-    left = min(round((rx0 - ix0) * f), MESH_CROP - sw)
-    top = min(round((ry0 - iy0) * f), MESH_CROP - sh)
-    crop = cv2.copyMakeBorder(small, top, MESH_CROP - top - sh, left, MESH_CROP - left - sw,
-                              cv2.BORDER_REPLICATE)
-    result = _models.mesh().process(crop)
-    if not result.multi_face_landmarks:
-        return None
-    best, best_d = None, np.inf
-    for lms in result.multi_face_landmarks:
-        arr = np.array([(p.x, p.y, p.z) for p in lms.landmark], np.float64)
-        d = np.linalg.norm(arr[:, :2].mean(axis=0) - 0.5)
-        if d < best_d:
-            best, best_d = arr, d
-    # MediaPipe's normalised x * size has pixel centres at +0.5; ours are on integers.
-    u = best[:, 0] * MESH_CROP - 0.5 - left
-    v = best[:, 1] * MESH_CROP - 0.5 - top
-    lm = np.empty_like(best)
-    lm[:, 0] = rx0 + (u + 0.5) / fx - 0.5
-    lm[:, 1] = ry0 + (v + 0.5) / fy - 0.5
-    lm[:, 2] = best[:, 2] * MESH_CROP / fx
-    return lm
+    left = min(round((rx0 - ix0) * f), size - sw)
+    top = min(round((ry0 - iy0) * f), size - sh)
+    crop = cv2.copyMakeBorder(small, top, size - top - sh, left, size - left - sw, cv2.BORDER_REPLICATE)
+    # area/bilinear resizing maps pixel centre x to (x - rx0 + 0.5) * fx - 0.5
+    to_crop = np.array([[fx, 0, left + (0.5 - rx0) * fx - 0.5],
+                        [0, fy, top + (0.5 - ry0) * fy - 0.5],
+                        [0, 0, 1]])
+    return crop, to_crop
+
+
+def _shrink(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A square image shrunk to ``size`` (area averaging) and the ``(3, 3)`` map to it."""
+    f = size / image.shape[0]
+    small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return small, np.array([[f, 0, 0.5 * f - 0.5], [0, f, 0.5 * f - 0.5], [0, 0, 1]])
+
+
+def _rot90_matrix(k: int, shape: tuple[int, int]) -> np.ndarray:
+    """``(3, 3)`` map from pixels of an ``(h, w)`` image to pixels of ``np.rot90(image, k)``
+    (counter-clockwise quarter turns, centres on integers)."""
+    h, w = shape
+    m = np.eye(3)
+    for _ in range(k % 4):
+        m = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]]) @ m
+        h, w = w, h
+    return m
+
+
+def _apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ m[:2, :2].T + m[:2, 2]
+
+
+# --------------------------------------------------------------------------- geometry
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle between two 2D vectors, degrees in ``[0, 180]``."""
+    return float(np.degrees(np.arccos(np.clip(_unit(a) @ _unit(b), -1.0, 1.0))))
+
+
+def _up(rotation: float) -> np.ndarray:
+    """The image direction of "up" for a face rotated clockwise by ``rotation`` degrees."""
+    t = np.radians(rotation)
+    return np.array([np.sin(t), -np.cos(t)])
+
+
+def _eye_centres(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The subject's right and left eye centres (mean of each eye's contour)."""
+    return p[list(mesh.RIGHT_EYE)].mean(axis=0), p[list(mesh.LEFT_EYE)].mean(axis=0)
+
+
+def _interocular(p: np.ndarray) -> float:
+    right_eye, left_eye = _eye_centres(p)
+    return float(np.linalg.norm(left_eye - right_eye))
+
+
+def _roll_from_keypoints(kp: np.ndarray) -> float:
+    up = (kp[0] + kp[1]) / 2 - kp[3]
+    return float(np.degrees(np.arctan2(up[0], -up[1])))
+
+
+def _roll(points: np.ndarray) -> float:
+    """A fitted face's in-plane rotation from its landmarks, degrees clockwise."""
+    right_eye, left_eye = _eye_centres(points)
+    mouth = points[list(mesh.LIPS_OUTER)].mean(axis=0)
+    up = (right_eye + left_eye) / 2 - mouth
+    return float(np.degrees(np.arctan2(up[0], -up[1])))
+
+
+def _box_from_landmarks(points: np.ndarray, rotation: float) -> tuple[float, float, float, float]:
+    """A detector-like box for a face from its landmarks.
+
+    The face oval's extent in the face's own frame gives the centre and size; the box is
+    square and axis-aligned, the size a detector box of that face would have.
+    """
+    oval = points[list(mesh.FACE_OVAL)]
+    up = _up(rotation)
+    right = np.array([-up[1], up[0]])
+    frame = np.stack([right, up])
+    local = oval @ frame.T
+    lo, hi = local.min(axis=0), local.max(axis=0)
+    centre = ((lo + hi) / 2) @ frame
+    side = _BOX_PER_OVAL * float(max(hi - lo))
+    return (float(centre[0] - side / 2), float(centre[1] - side / 2),
+            float(centre[0] + side / 2), float(centre[1] + side / 2))
+
+
+def _jump(before: np.ndarray, after: np.ndarray) -> str | None:
+    """Why a tracked fit cannot be the previous frame's face, or ``None``."""
+    size_before = float(np.ptp(before[list(mesh.FACE_OVAL)], axis=0).max())
+    size_after = float(np.ptp(after[list(mesh.FACE_OVAL)], axis=0).max())
+    ratio = size_after / max(size_before, 1e-6)
+    if not 0.6 < ratio < 1 / 0.6:
+        return f"the face changed size by a factor of {ratio:.2f} between frames"
+    shift = float(np.linalg.norm(after.mean(axis=0) - before.mean(axis=0)))
+    if shift > 0.6 * size_before:
+        return f"the face moved {shift / size_before:.2f} face widths between frames"
+    return None
