@@ -56,3 +56,64 @@ def test_float_conversions_round_trip(rng):
     for dtype in (np.uint8, np.uint16):
         x = rng.integers(0, np.iinfo(dtype).max + 1, (10, 10, 3), dtype=dtype)
         assert np.array_equal(from_float(to_float(x), dtype), x)
+
+
+def test_brightness_gain_moves_part_way_and_is_bounded():
+    from mien.texture import brightness_gain
+
+    target = np.full((20, 30, 3), 0.25, np.float32)
+    weight = np.ones((20, 30), np.float32)
+    g = brightness_gain(target, 2 * target, weight)
+    assert g.shape == target.shape and g.dtype == np.float32
+    np.testing.assert_allclose(g, ((0.25 + 1e-3) / (0.5 + 1e-3)) ** 0.75, rtol=1e-5)
+    np.testing.assert_allclose(brightness_gain(target, 10 * target, weight), 0.45)  # lower limit
+    np.testing.assert_allclose(brightness_gain(target, 0.1 * target, weight), 1.2)  # upper limit
+    # Only weighted pixels count.
+    source = 2 * target
+    source[:, :15] = 0.9
+    half = np.zeros_like(weight)
+    half[:, 15:] = 1.0
+    np.testing.assert_allclose(brightness_gain(target, source, half), g, rtol=1e-5)
+
+
+def test_masked_lowpass_averages_only_weighted_pixels(rng):
+    from mien.texture import masked_lowpass
+
+    image = np.full((60, 80, 3), 0.3, np.float32)
+    image[:, 40:] = 0.9  # unweighted, must not leak in
+    weight = np.zeros((60, 80), np.float32)
+    weight[:, :40] = 1.0
+    out = masked_lowpass(image, weight, 4.0)
+    np.testing.assert_allclose(out[:, :30], 0.3, atol=1e-4)
+    # Far from any weight, the weighted mean.
+    weight_small = np.zeros((60, 80), np.float32)
+    weight_small[:5, :5] = 1.0
+    out = masked_lowpass(image, weight_small, 2.0)
+    np.testing.assert_allclose(out[50:, 60:], 0.3, atol=1e-3)
+
+
+def test_multiband_blend_transitions_wider_at_low_frequencies():
+    """A constant difference across a hard alpha step blends over a wide ramp (the coarse
+    levels), not as a plain alpha blend's step; the output stays within [0, 1]."""
+    from mien.compose import _levels_for
+
+    base = np.zeros((128, 128, 3), np.float32)
+    layer = np.ones((128, 128, 3), np.float32)
+    alpha = np.zeros((128, 128), np.float32)
+    alpha[:, 64:] = 1.0
+    out = multiband_blend(base, layer, alpha)
+    row = out[64, :, 0]
+    assert 0.05 < row[60] < 0.5 < row[67] < 0.95  # a ramp around the step, not a jump
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert _levels_for((64, 80), 4) == 3 and _levels_for((16, 16), 4) == 1 and _levels_for((512, 512), 4) == 4
+    edge = multiband_blend(base, layer * 2.0, alpha)  # overshooting layer: clipped
+    assert edge.max() <= 1.0
+
+
+def test_feather_erodes_then_blurs():
+    mask = np.zeros((40, 40), np.float32)
+    mask[10:30, 10:30] = 1.0
+    eroded = feather(mask, 2, 0)
+    assert eroded[12:28, 12:28].min() == 1.0 and eroded[11, 15] == 0.0 and eroded[10:30, 10].max() == 0.0
+    soft = feather(mask, 0, 2.0)
+    assert 0.3 < soft[20, 10] < 0.7 and soft[20, 20] > 0.99 and soft.dtype == np.float32

@@ -140,3 +140,48 @@ def test_grid_geometry():
     np.testing.assert_allclose(g.to_work(pts), np.stack(np.meshgrid(np.arange(100), np.arange(50)), -1), atol=1e-4)
     with pytest.raises(TypeError):
         Grid(0, 0)  # type: ignore[call-arg]
+
+
+def test_jacobian_of_an_affine_field_is_its_determinant():
+    ys, xs = np.mgrid[0:30, 0:40].astype(np.float32)
+    a = np.array([[1.2, 0.3], [-0.1, 0.8]], np.float32)
+    field = np.stack([a[0, 0] * xs + a[0, 1] * ys + 5, a[1, 0] * xs + a[1, 1] * ys - 3], axis=-1)
+    det = jacobian_determinant(field)
+    assert det.shape == (29, 39)
+    np.testing.assert_allclose(det, np.linalg.det(a), rtol=1e-4)
+
+
+def test_compose_follows_the_flow_then_the_field():
+    from mien.warp import compose
+
+    ys, xs = np.mgrid[0:40, 0:50].astype(np.float32)
+    field = np.stack([3 * xs + 7, 2 * ys - 1], axis=-1)
+    flow = np.zeros((40, 50, 2), np.float32)
+    flow[..., 0], flow[..., 1] = 1.5, -2.0
+    out = compose(field, flow)
+    inner = (slice(3, 37), slice(3, 45))
+    np.testing.assert_allclose(out[inner][..., 0], 3 * (xs[inner] + 1.5) + 7, atol=1e-3)
+    np.testing.assert_allclose(out[inner][..., 1], 2 * (ys[inner] - 2.0) - 1, atol=1e-3)
+    # Beyond the border the field's edge is replicated.
+    assert out[0, 0, 1] == pytest.approx(field[0, 0, 1])
+
+
+def test_refinement_flow_recovers_a_known_shift_where_it_is_trusted():
+    import cv2
+
+    from mien.warp import refinement_flow
+
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.random((160, 200)).astype(np.float32), (0, 0), 2.0)
+    img = (img - img.min()) / np.ptp(img)
+    moved = np.roll(img, (2, -3), axis=(0, 1))  # moved(x) = img(x - (-3, 2))
+    confidence = np.ones_like(img)
+    flow = refinement_flow(img, moved, confidence, sigma=8.0)
+    centre = flow[40:120, 50:150]
+    # fixed(x) ~ moving(x + flow): flow = (-3, +2).
+    assert np.median(centre[..., 0]) == pytest.approx(-3.0, abs=0.3)
+    assert np.median(centre[..., 1]) == pytest.approx(2.0, abs=0.3)
+    # Nothing trusted: no correction.
+    none = refinement_flow(img, moved, np.zeros_like(img), sigma=8.0)
+    assert np.abs(none).max() < 1e-3
+
