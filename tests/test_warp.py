@@ -185,3 +185,19 @@ def test_refinement_flow_recovers_a_known_shift_where_it_is_trusted():
     none = refinement_flow(img, moved, np.zeros_like(img), sigma=8.0)
     assert np.abs(none).max() < 1e-3
 
+
+
+def test_attribute_interpolates_landmark_values_and_zeroes_the_ring():
+    src = frontal_landmarks()
+    grid = grid_around(src, (760, 800))
+    tm = target_mesh(src, grid)
+    values = np.zeros(mesh.N_LANDMARKS)
+    values[list(mesh.FACE_OVAL)] = 1.0
+    out = tm.attribute(values)
+    assert out.shape == grid.size and out.dtype == np.float32
+    inside = tm.ids >= 0
+    assert out[~inside].max() == 0.0
+    oval = grid.to_work(src[list(mesh.FACE_OVAL)]).round().astype(int)
+    assert np.median(out[oval[:, 1], oval[:, 0]]) > 0.9  # on the outline: 1, fading to the ring
+    twice = tm.attribute(np.stack([values, 2 * values], 1))
+    np.testing.assert_allclose(twice[..., 1], 2 * twice[..., 0], atol=1e-5)

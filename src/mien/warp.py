@@ -276,6 +276,16 @@ class TargetMesh:
         return (where, flat[where], (where % w).astype(np.float32)[:, None],
                 (where // w).astype(np.float32)[:, None])
 
+    def attribute(self, values: np.ndarray, outside: float = 0.0) -> np.ndarray:
+        """Interpolate ``(478,)`` or ``(478, K)`` per-landmark values; the ring takes
+        ``outside``. Returns ``(h, w)`` or ``(h, w, K)`` ``float32``."""
+        vals = np.asarray(values, np.float64)
+        squeeze = vals.ndim == 1
+        vals = vals.reshape(len(vals), -1)[: mesh.N_LANDMARKS]
+        extra = np.full((len(self.points) - len(vals), vals.shape[1]), outside)
+        out = self.interpolate(np.concatenate([vals, extra]), outside)
+        return out[..., 0] if squeeze else out
+
     def field(self, source: np.ndarray, source_ring: np.ndarray | None = None) -> np.ndarray:
         """Backward map onto source landmarks.
 
