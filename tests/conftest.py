@@ -47,3 +47,12 @@ def lisa(data):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def sessions(pair):
+    """(pose, expression) Sessions on the London 020 pair: analysed once for all tests."""
+    from mien.session import Session
+
+    pose, expr = pair
+    return Session(pose), Session(expr)

@@ -190,12 +190,6 @@ from mien.session import Session  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def sessions(pair):
-    pose, expr = pair
-    return Session(pose), Session(expr)
-
-
-@pytest.fixture(scope="module")
 def mouth(sessions):
     """Mouth-only transfer: its scene, result, and the same geometry warped without texture."""
     sp, se = sessions

@@ -11,13 +11,6 @@ import pytest
 from mien import mesh, render
 from mien.controls import Burst, Shot
 from mien.scene import Layer, Scene
-from mien.session import Session
-
-
-@pytest.fixture(scope="module")
-def sessions(pair):
-    pose, expr = pair
-    return Session(pose), Session(expr)
 
 
 @pytest.fixture(scope="module")
