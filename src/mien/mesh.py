@@ -16,6 +16,8 @@ from importlib import resources
 
 import numpy as np
 
+from .errors import InputError
+
 N_LANDMARKS = 478
 N_SURFACE = 468
 
@@ -157,7 +159,8 @@ def region_weights(region: str) -> np.ndarray:
     elif region == "brows":
         w = _falloff(_core((LEFT_BROW, RIGHT_BROW)), 0.8, 2.2)
     else:
-        raise ValueError(f"unknown region {region!r}")
+        raise InputError(f"unknown region {region!r}; choose from {', '.join(TRANSFER_REGIONS)}, mouth_interior",
+                         param="regions", allowed=", ".join(TRANSFER_REGIONS))
     full = np.zeros(N_LANDMARKS, dtype=np.float32)
     full[:N_SURFACE] = w
     iris = w[[33, 133, 263, 362]].mean() if region != "mouth" else 0.0
