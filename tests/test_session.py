@@ -9,7 +9,7 @@ import pytest
 
 import mien.session
 from mien.controls import Burst, Request, Shot
-from mien.errors import InputError, MienError, NoFaceError
+from mien.errors import FaceMismatchError, InputError, MienError, NoFaceError
 from mien.scene import Scene
 from mien.session import Session
 
@@ -101,3 +101,23 @@ def test_threads_sharing_one_session_get_the_same_previews(session):
         together = list(pool.map(session.preview, requests))
     for a, b in zip(alone, together):
         assert np.array_equal(a, b)
+
+
+def test_identity_check_needs_the_mirrored_pass_only_near_the_threshold(london, monkeypatch):
+    from mien import identity
+
+    a, b = (Session(px).faces[0] for px in london("020"))
+    assert a.check_same_person(b, "shot") < identity.SAME_PERSON - identity.MIRROR_SPREAD
+    assert "descriptor" not in a.__dict__ and "descriptor" not in b.__dict__  # one pass each
+    stranger = Session(london("063")[1]).faces[0]
+    with pytest.raises(FaceMismatchError, match="different person"):
+        a.check_same_person(stranger, "shot")
+    # With the band widened so that every pair takes the full path, the decision is the
+    # same, now made on the mirror-averaged descriptors.
+    monkeypatch.setattr(identity, "MIRROR_SPREAD", 10.0)
+    a2, s2 = Session(london("020")[0]).faces[0], Session(london("063")[1]).faces[0]
+    with pytest.raises(FaceMismatchError, match="different person"):
+        a2.check_same_person(s2, "shot")
+    assert "descriptor" in a2.__dict__
+    full = float(np.linalg.norm(a2.descriptor - s2.descriptor))
+    assert full > identity.SAME_PERSON

@@ -200,8 +200,28 @@ def _embed(chips: list[np.ndarray]) -> np.ndarray:
 
 
 def descriptor(pixels: np.ndarray, face: Face) -> np.ndarray:
-    """``(128,)`` ``float64`` identity descriptor of ``face`` in ``pixels`` (RGB)."""
+    """``(128,)`` ``float64`` identity descriptor of ``face`` in ``pixels`` (RGB): the mean
+    of :func:`plain_descriptor` and :func:`mirrored_descriptor` (two network passes)."""
     return _embed(_chips(pixels, list(_transforms(face)))).mean(axis=0)
+
+
+def plain_descriptor(pixels: np.ndarray, face: Face) -> np.ndarray:
+    """``(128,)`` ``float64`` descriptor of the face's own chip only (one network pass)."""
+    return _embed(_chips(pixels, [_transforms(face)[0]]))[0]
+
+
+def mirrored_descriptor(pixels: np.ndarray, face: Face) -> np.ndarray:
+    """``(128,)`` ``float64`` descriptor of the chip the mirrored photo would give."""
+    return _embed(_chips(pixels, [_transforms(face)[1]]))[0]
+
+
+#: Largest distance between a face's plain and mirrored descriptors, with a margin
+#: (measured 0.21 at most, median 0.13, on 128 London and lisa faces). The full
+#: descriptor is their mean, so by the triangle inequality its distance between two faces
+#: lies within this of the plain descriptors' distance: a plain distance farther than
+#: this from :data:`SAME_PERSON` decides alone, and only nearer ones need the mirrored
+#: pass (on London, 1.5 % of same-person pairs and half of the strangers).
+MIRROR_SPREAD = 0.25
 
 
 def descriptor_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -97,11 +97,19 @@ class FaceState:
         return read(self.face, self.canonical)
 
     @cached_property
-    def descriptor(self) -> np.ndarray:
-        """``(128,)`` ``float64`` identity descriptor (:mod:`mien.identity`), computed once."""
+    def plain_descriptor(self) -> np.ndarray:
+        """``(128,)`` ``float64`` descriptor of the face's own chip (one network pass)."""
         from . import identity
 
-        return identity.descriptor(self.pixels, self.face)
+        return identity.plain_descriptor(self.pixels, self.face)
+
+    @cached_property
+    def descriptor(self) -> np.ndarray:
+        """``(128,)`` ``float64`` identity descriptor (:func:`mien.identity.descriptor`):
+        the plain descriptor averaged with the mirrored chip's, computed once."""
+        from . import identity
+
+        return (self.plain_descriptor + identity.mirrored_descriptor(self.pixels, self.face)) / 2
 
     @cached_property
     def donor(self) -> int:
@@ -137,7 +145,12 @@ class FaceState:
         """
         from . import identity
 
-        dist = float(np.linalg.norm(self.descriptor - other.descriptor))
+        # The plain descriptors decide unless they land near the threshold: only then are
+        # the mirrored chips computed (same decisions as the full descriptors, one network
+        # pass per face instead of two for most pairs; see identity.MIRROR_SPREAD).
+        dist = float(np.linalg.norm(self.plain_descriptor - other.plain_descriptor))
+        if abs(dist - identity.SAME_PERSON) <= identity.MIRROR_SPREAD:
+            dist = float(np.linalg.norm(self.descriptor - other.descriptor))
         if dist > identity.SAME_PERSON:
             raise FaceMismatchError(
                 f"the {what} seems to show a different person (identity distance {dist:.2f}, same "
@@ -242,7 +255,7 @@ class Session:
                 for j, b in enumerate(other.faces):
                     pos_a = a.face.centre / np.array(a.face.image_size[::-1])
                     pos_b = b.face.centre / np.array(b.face.image_size[::-1])
-                    cost[i, j] = (np.linalg.norm(a.descriptor - b.descriptor)
+                    cost[i, j] = (np.linalg.norm(a.plain_descriptor - b.plain_descriptor)
                                   + 0.5 * np.linalg.norm(pos_a - pos_b))
             rows, cols = linear_sum_assignment(cost)
             for i, j in zip(rows, cols):
