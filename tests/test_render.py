@@ -120,3 +120,43 @@ def test_texture_from_a_grazing_side_is_not_transferred(sessions):
     alpha = render.plan(sp.pixels, Scene(face, face.landmarks.astype(np.float64), (flat,))).layers[0].alpha
     weight = alpha[at[:, 1], at[:, 0]]
     assert abs(weight[far].mean() - weight[near].mean()) < 0.2
+
+
+def test_a_donor_mouth_worked_in_its_window_renders_as_its_preview(sessions):
+    """A donor layer is planned only inside the window its weight reaches; embedded back
+    into the grid, the full-resolution result must still show what the preview shows."""
+    from mien.controls import Request
+
+    sp, _ = sessions
+    scene = sp.scene(Request.from_controls(aaa=0.8))
+    (layer,) = scene.layers
+    assert not layer.own_person
+    p = render.plan(sp.pixels, scene)
+    lp = p.layers[0]
+    assert lp.alpha.shape == p.grid.size and lp.map.shape == p.grid.size + (2,)
+    inside = lp.alpha > 0.5
+    assert 200 < inside.sum() < 0.1 * inside.size  # a small window of the grid
+    # Outside its window the layer's map is the identity and its weight zero.
+    far = lp.alpha == 0
+    np.testing.assert_allclose(lp.map[far], p.grid.coords()[far], atol=1e-4)
+    out = render.execute(sp.pixels, p)
+    h, w = p.grid.size
+    small = cv2.resize(_crop(out, p.grid).astype(np.float32) / 255, (w, h), interpolation=cv2.INTER_AREA)
+    err = np.abs(small - p.preview)
+    assert err.mean() < 0.01 and err[inside].mean() < 0.04
+
+
+def test_previews_from_the_working_copy_match_sampling_the_photo(sessions):
+    """Session.preview samples a per-face shrunk copy; the pixels must be those a plan that
+    shrinks the photo itself gives, on the same grid."""
+    from mien.controls import Request
+
+    sp, _ = sessions
+    state = sp.faces[0]
+    request = Request.from_controls(smile=0.6, yaw=8)
+    grid = state.preview_grid(256)
+    direct = render.plan(sp.pixels, sp.scene(request), grid=grid).preview
+    via_copy = sp.preview(request)
+    assert via_copy.shape == direct.shape
+    err = np.abs(via_copy - direct)
+    assert err.mean() < 0.01 and np.percentile(err, 99) < 0.06

@@ -76,18 +76,19 @@ def preview(photo: np.ndarray | Session, face: int = 0, work_px: int = PREVIEW_F
     return session.preview(Request.from_controls(**controls), face, work_px=work_px)
 
 
-def sweep(photo: np.ndarray, emotion: str, steps: int = 11, face: int | str = 0,
+def sweep(photo: np.ndarray | Session, emotion: str, steps: int = 11, face: int | str = 0,
           top: float = 1.0) -> list[np.ndarray]:
     """The photo at ``steps`` evenly spaced intensities of ``emotion`` from 0 to ``top``.
 
-    The face is analysed once; each step re-renders from the same session.
+    The face is analysed once (pass a :class:`Session` to reuse an analysis); each step
+    re-renders from the same session.
 
     Raises:
         InputError: fewer than 2 steps, or a bad emotion or intensity.
     """
     if steps < 2:
         raise InputError(f"a sweep needs at least 2 steps, got {steps}", param="steps", allowed="2 or more")
-    session = Session(photo)
+    session = photo if isinstance(photo, Session) else Session(photo)
     return [session.render(Request.from_controls(emotion=emotion, intensity=float(t)), face)
             for t in np.linspace(0.0, top, steps)]
 

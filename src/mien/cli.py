@@ -192,19 +192,16 @@ def sweep(
     """Write a contact sheet of an emotion at intensities 0, 0.1, ..., 1."""
     import numpy as np
 
-    from .controls import Request
+    from .api import sweep as run_sweep
     from .evaluation.sheet import contact_sheet, face_box, tile
     from .io import check_output_path, write_photo
     from .session import Session
 
     try:
         check_output_path(out, [photo])
-        if steps < 2:
-            raise InputError(f"a sweep needs at least 2 steps, got {steps}", param="steps")
         with _status(f"sweeping {emotion}") as progress:
             session = Session.open(photo, progress=progress)
-            frames = [session.render(Request.from_controls(emotion=emotion, intensity=float(t)), face)
-                      for t in np.linspace(0.0, 1.0, steps)]
+            frames = run_sweep(session, emotion, steps, face)
         box = face_box(session.choose(face)[0].face, 0.8, 1.0)
         tiles = [tile(fr, 240, box) for fr in frames]
         per_row = 6

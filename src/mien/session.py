@@ -269,10 +269,6 @@ class Session:
             self._partners[key] = pairs
         return pairs
 
-    def scenes(self, request: SceneSource, face: int | str = 0) -> tuple[Scene, ...]:
-        """One :class:`Scene` per chosen face: what ``request`` asks of it (for inspection)."""
-        return tuple(request.scene(state) for state in self.choose(face))
-
     def scene(self, request: SceneSource, face: int = 0) -> Scene:
         """The :class:`Scene` ``request`` makes of one face."""
         return request.scene(self.choose(face)[0])

@@ -125,10 +125,13 @@ class Burst:
     def scene(self, state: "FaceState") -> Scene:
         """Target landmarks mixed region by region, one texture layer per shot."""
         face = state.face
+        partners = self.partners(state)  # checked even when nothing will change
         target = face.landmarks.astype(np.float64).copy()
+        if self.strength == 0:
+            return Scene(face, target)
         layers = []
         mixes = []
-        for partner, shot in self.partners(state):
+        for partner, shot in partners:
             w = region_mix(shot.regions)
             moved = align_to(partner.face.landmarks, face.landmarks)
             # Geometry: each shot moves its own regions; overlapping weights are shared.
@@ -140,6 +143,4 @@ class Burst:
         if over.any():
             # Where regions of different shots overlap, average their motions.
             target[over] = face.landmarks[over] + (target[over] - face.landmarks[over]) / total[over, None]
-        if self.strength == 0:
-            return Scene(face, face.landmarks.astype(np.float64))
         return Scene(face, target, tuple(layers), refine=self.refine)

@@ -180,10 +180,6 @@ class Request:
             change = change + self.current_terms(state.code)
         return change
 
-    def smile_amount(self, state: "FaceState") -> float:
-        """How much smile shading the edit adds: the change of the code's ``smile`` value."""
-        return float(self.change(state).values.get("smile", 0.0))
-
     def scene(self, state: "FaceState") -> Scene:
         """What this request makes of one face: target landmarks, mouth texture, shading."""
         face = state.face
