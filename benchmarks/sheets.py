@@ -33,7 +33,7 @@ VIDEO_FRAMES = (("talking_woman_pexels.mp4", 20), ("talking_woman_pexels.mp4", 4
                 ("man_neutral_to_smile.mp4", 2))
 INTENSITIES = (0.25, 0.5, 1.0, 1.5)
 SLIDERS = (("smile", 1.0), ("smile", -1.0), ("brows", 1.0), ("brows", -1.0), ("inner_brows", 1.0),
-           ("eyes", 1.0), ("blink", 1.0), ("aaa", 1.0), ("eee", 1.0), ("ooo", 1.0), ("lip_press", 1.0),
+           ("blink", 1.0), ("gaze_x", 1.0), ("aaa", 1.0), ("eee", 1.0), ("ooo", 1.0), ("lip_press", 1.0),
            ("yaw", 12.0))
 
 
