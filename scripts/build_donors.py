@@ -2,7 +2,12 @@
 
 Takes London happy photos (Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0)
 whose smile shows teeth, crops the lower face, scales it to an inter-ocular distance of
-DONOR_IOD pixels and stores the JPEG with its 478 landmarks in crop coordinates.
+DONOR_IOD pixels and stores the JPEG with its 478 landmarks in crop coordinates, and each
+donor's eye-white (sclera) and cheek colours in linear light, measured on the full photo
+before cropping (the renderer carries the teeth's colour relative to the sclera over to
+the edited photo's). Only the even-indexed London people (sorted names ``[0::2]``) are
+used: the odd-indexed ones are held out for evaluation (benchmarks/teeth_colour.py,
+benchmarks/emotions.py). Donors whose eye whites are not clearly seen are skipped.
 
     .venv/bin/python scripts/build_donors.py [--count 16]
 """
@@ -21,6 +26,7 @@ from PIL import Image
 import mien
 from mien import mesh
 from mien.detect import analyze
+from mien.sclera import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = ROOT.parent / "shared" / "data" / "london"
@@ -33,21 +39,26 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=16)
     args = ap.parse_args()
     found = []
-    for person in sorted(p for p in LONDON.iterdir() if (p / "happy.jpg").exists()):
+    training = sorted(p for p in LONDON.iterdir() if p.is_dir())[0::2]
+    for person in training:
+        if not (person / "happy.jpg").exists():
+            continue
         img = mien.read_photo(person / "happy.jpg").pixels
         faces = analyze(img)
         if len(faces) != 1:
             continue
         f = faces[0]
         opening = np.linalg.norm(f.points[13] - f.points[14]) / f.interocular
-        if opening > 0.06:
-            found.append((opening, person.name, img, f))
+        white = measure(img, f)
+        if opening > 0.06 and white.confidence >= 0.8:
+            found.append((opening, person.name, img, f, white))
     found.sort(key=lambda x: x[0])
     # Spread the picks over the range of openings.
     picks = [found[i] for i in np.linspace(0, len(found) - 1, min(args.count, len(found))).round().astype(int)]
-    blobs, offsets, landmarks, names, openings = [], [0], [], [], []
+    blobs, offsets, landmarks, names, openings, whites = [], [0], [], [], [], []
     weights = mesh.region_weights("mouth")
-    for opening, name, img, f in picks:
+    for opening, name, img, f, white in picks:
+        whites.append(white)
         s = DONOR_IOD / f.interocular
         pts = f.points[weights > 0]
         x0, y0 = pts.min(axis=0) - 0.15 * f.interocular
@@ -70,6 +81,9 @@ def main() -> int:
         openings.append(opening)
     np.savez_compressed(OUT, jpeg=np.frombuffer(b"".join(blobs), np.uint8), offsets=np.array(offsets),
                         landmarks=np.array(landmarks), names=np.array(names), openings=np.array(openings),
+                        sclera=np.array([w.colour for w in whites], np.float32),
+                        sclera_confidence=np.array([w.confidence for w in whites], np.float32),
+                        skin=np.array([w.skin for w in whites], np.float32),
                         credit=np.array("Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0"))
     print(f"{len(names)} donors ({', '.join(names)}); wrote {OUT} ({OUT.stat().st_size / 1024:.0f} KiB)")
     return 0

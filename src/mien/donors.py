@@ -4,7 +4,11 @@ when the user has no photo of their own with an open mouth.
 Donors are lower-face crops of smiles from the Face Research Lab London Set (CC BY 4.0,
 DeBruine & Jones 2017) with their landmarks (``scripts/build_donors.py``). The donor whose
 lip shape best matches is warped into the target's lip contour by the
-same mesh warp as everything else; its light and colour are matched by the renderer.
+same mesh warp as everything else. Each donor carries its own eye whites' colour (measured
+on its full photo): the renderer keeps the teeth's colour relative to them and carries it
+over to the edited photo's eye whites (:func:`mien.texture.white_gain`), so the teeth take
+the photo's white balance and exposure. Donors come only from the even-indexed London
+people (sorted names ``[0::2]``); the odd-indexed ones are held out for evaluation.
 The donor is chosen by the edited face's own lip shape, so a sweep of intensities keeps
 one donor.
 """
@@ -23,6 +27,7 @@ from .expression import align_to
 from .face import Face
 from .geometry import similarity
 from .scene import Layer
+from .sclera import Sclera
 
 #: Donor names never to use (an evaluation leaves the person it tests on out).
 EXCLUDED: set[str] = set()
@@ -34,6 +39,15 @@ def _library():
         data = np.load(fh)
         return (data["jpeg"].tobytes(), data["offsets"], data["landmarks"].astype(np.float64),
                 [str(n) for n in data["names"]])
+
+
+@lru_cache(maxsize=1)
+def _whites() -> list[Sclera]:
+    """Each donor's eye whites and cheeks (linear RGB) as measured on its full photo."""
+    with resources.files("mien").joinpath("data/donors.npz").open("rb") as fh:
+        data = np.load(fh)
+        return [Sclera(c.astype(np.float64), float(q), 0, 0.0, k.astype(np.float64))
+                for c, q, k in zip(data["sclera"], data["sclera_confidence"], data["skin"])]
 
 
 @lru_cache(maxsize=32)
@@ -95,4 +109,4 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int)
     donor_face = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),
                          float(lm[:, 1].max())), 1.0, pixels.shape[:2])
     return Layer(pixels, donor_face, weights, align_to(lm, face.landmarks), own_person=False,
-                 feather=1 / 300, cavity=max(ratio, 0.0))
+                 feather=1 / 300, cavity=max(ratio, 0.0), white=_whites()[i])

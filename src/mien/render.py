@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import mesh, texture
+from . import mesh, sclera, texture
 from .compose import feather, multiband_blend, paste
 from .face import Face
 from .scene import Layer, Scene
@@ -229,6 +229,15 @@ def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float, triangles: n
     return mask, (0.55 * dark).astype(np.float32)
 
 
+def _donor_gain(pixels: np.ndarray, face: Face, layer: Layer) -> np.ndarray:
+    """``(3,)`` gain carrying a donor's texture into the edited photo's light: its colour
+    relative to its own eye whites, over to ``face``'s eye whites (measured here unless the
+    layer carries them), with the cheeks as check and fallback (:func:`texture.white_gain`)."""
+    dst = layer.target_white if layer.target_white is not None else sclera.measure(pixels, face)
+    src = layer.white if layer.white is not None else sclera.measure(layer.pixels, layer.face)
+    return texture.white_gain(dst.colour, src.colour, min(dst.confidence, src.confidence), dst.skin, src.skin)
+
+
 def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid: Grid | None = None,
          copy: WorkingCopy | None = None) -> Plan:
     """Compute an edit at working resolution.
@@ -304,7 +313,7 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         if layer.own_person:
             gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
         else:
-            gain = texture.brightness_gain(base[win], tex, agree)
+            gain = np.broadcast_to(_donor_gain(pixels, face, layer), tex.shape).astype(np.float32)
         if refine and alpha.max() > 0:
             # Inside the region E's texture follows the mesh; toward the seam it is pulled
             # into alignment with the surrounding warped photo, so edges meet.

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .face import Face
+from .sclera import Sclera
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,14 +29,20 @@ class Layer:
         aligned: ``(478, 3)`` ``face``'s landmarks aligned into the edited photo's frame
             (pixels); where they agree with the edited face's own landmarks, the two photos
             should look alike (used for illumination matching and seam refinement).
-        own_person: the texture photo shows the same person. For a donor (another
-            person) only the overall brightness is matched, gently: skin differs between
-            people, teeth do not.
+        own_person: the texture photo shows the same person: its light is matched to the
+            edited photo's by the smooth ratio of the skin both show. A donor (another
+            person, whose skin differs) keeps its colour relative to its own eye whites
+            instead (``white`` and ``target_white``, :func:`mien.texture.white_gain`).
         feather: blur of the texture's edge, as a fraction of the face's width (a thin
             mouth interior needs a small one).
         cavity: for a mouth interior opened wider than the texture's own (``opening
             ratio > 1``): the texture covers the upper ``1 / cavity`` of the opening at its
             natural size and the rest is a dark oral cavity.
+        white: the eye whites of the texture's photo (a donor's are measured on its full
+            photo and stored in the library); ``None``: measured from ``pixels`` if needed.
+        target_white: the eye whites of the edited face in the edited photo (a session
+            measures them once per face, :attr:`mien.session.FaceState.sclera`);
+            ``None``: the renderer measures them.
     """
 
     pixels: np.ndarray
@@ -45,6 +52,8 @@ class Layer:
     own_person: bool = True
     feather: float = 1 / 90
     cavity: float = 0.0
+    white: Sclera | None = None
+    target_white: Sclera | None = None
 
 
 @dataclass(frozen=True, eq=False)

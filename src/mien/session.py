@@ -16,6 +16,7 @@ request's ``scene`` (``retarget``, ``donors``, ``shading``) -> ``render.plan`` /
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from .expression import Expression, Frame, frame_of, read
 from .face import MIN_FACE_SIZE, Face
 from .image import as_rgb
 from .scene import Scene
+from .sclera import Sclera
 from .warp import Grid, grid_around
 
 if TYPE_CHECKING:
@@ -117,6 +119,23 @@ class FaceState:
         from . import donors
 
         return donors.choose(self.face.landmarks)
+
+    @cached_property
+    def sclera(self) -> "Sclera":
+        """The face's eye whites and cheeks in the photo (:func:`mien.sclera.measure`), once:
+        the photo's own white reference for texture from other photos."""
+        from .sclera import measure
+
+        return measure(self.pixels, self.face)
+
+    def lit(self, scene: Scene) -> Scene:
+        """``scene`` with this face's :attr:`sclera` given to layers that lack it (donor
+        mouths), so the renderer does not measure it again on every preview."""
+        if not any(lay.target_white is None and not lay.own_person for lay in scene.layers):
+            return scene
+        layers = tuple(dataclasses.replace(lay, target_white=self.sclera)
+                       if lay.target_white is None and not lay.own_person else lay for lay in scene.layers)
+        return dataclasses.replace(scene, layers=layers)
 
     def preview_grid(self, work_px: int) -> Grid:
         """A fixed working grid of ``work_px`` across the face, reused by every preview."""
@@ -270,8 +289,10 @@ class Session:
         return pairs
 
     def scene(self, request: SceneSource, face: int = 0) -> Scene:
-        """The :class:`Scene` ``request`` makes of one face."""
-        return request.scene(self.choose(face)[0])
+        """The :class:`Scene` ``request`` makes of one face (with the face's eye whites
+        given to its donor layers)."""
+        state = self.choose(face)[0]
+        return state.lit(request.scene(state))
 
     def render(self, request: SceneSource, face: int | str = 0, *,
                progress: Progress | None = None) -> np.ndarray:
@@ -295,7 +316,7 @@ class Session:
         out = self.pixels
         for state in self.choose(face):
             say(f"rendering face {state.index}")
-            scene = request.scene(state)
+            scene = state.lit(request.scene(state))
             if not scene.changes_nothing:
                 out = renderer.execute(out, renderer.plan(out, scene))
         return out
@@ -311,7 +332,7 @@ class Session:
             ``work_px`` pixels across the face.
         """
         state = self.choose(face)[0]
-        scene = request.scene(state)
+        scene = state.lit(request.scene(state))
         return renderer.plan(self.pixels, scene, work_px=work_px, grid=state.preview_grid(work_px),
                              copy=state.working_copy(work_px)).preview
 

@@ -83,3 +83,67 @@ def brightness_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray,
     ls = float(((source @ luma) * w).sum() / total)
     g = float(np.clip(((lt + 1e-3) / (ls + 1e-3)) ** strength, *limits))
     return np.full(target.shape, g, np.float32)
+
+
+#: A gain in linear light ``g`` acts on sRGB-encoded pixels as ``g ** (1 / SRGB_GAMMA)``
+#: (exact for a pure power curve; the sRGB curve's short linear toe only matters in deep
+#: shadow).
+SRGB_GAMMA = 2.2
+#: Bounds of the linear-light luminance gain from one photo's white to another's.
+WHITE_LUMINANCE_RANGE = (0.15, 6.0)
+#: Largest log colour (chroma) gain: casts beyond ~2.5x between channels are not followed.
+WHITE_CHROMA_MAX = 0.9
+#: How far (log, per channel) the sclera's colour gain may stray from the skin's: skin
+#: colour against sclera varies between people by about +-0.15 (London, 12 people).
+SKIN_CHECK = 0.3
+#: Share of the skin's luminance and colour gain used when the sclera is not seen (skin
+#: differs between people; teeth and eye whites differ far less).
+SKIN_STRENGTH = (0.5, 0.75)
+_LUMA = np.array([0.2126, 0.7152, 0.0722])
+
+
+def _split(log_gain: np.ndarray) -> tuple[float, np.ndarray]:
+    """A log gain ``(3,)`` as its luminance part and the colour part left over."""
+    lum = float(log_gain @ _LUMA)
+    return lum, log_gain - lum
+
+
+def white_gain(target_white: np.ndarray, source_white: np.ndarray, confidence: float,
+               target_skin: np.ndarray, source_skin: np.ndarray) -> np.ndarray:
+    """Per-channel gain that carries texture from one photo's light into another's.
+
+    The texture keeps its colour relative to its own photo's white (the sclera): in
+    linear light ``texture * target_white / source_white``, so teeth stay as much warmer
+    than the eye whites as they were. The skin both photos show next to the texture is
+    the check and the fallback:
+
+    - the sclera's colour gain may differ from the skin's by at most :data:`SKIN_CHECK`
+      per channel (log), so a misread eye white (reflections, red eyes) cannot tint
+      the texture far from what the skin says;
+    - with low ``confidence`` (closed eyes, sunglasses) the gain moves toward a damped
+      skin gain (:data:`SKIN_STRENGTH`: skin differs between people, so only part of its
+      luminance and colour ratio is trusted).
+
+    The result is bounded (:data:`WHITE_LUMINANCE_RANGE`, :data:`WHITE_CHROMA_MAX`).
+
+    Args:
+        target_white, source_white: ``(3,)`` linear RGB sclera colours of the edited photo
+            and of the texture's photo (:class:`mien.sclera.Sclera`).
+        confidence: ``[0, 1]`` trust in both sclera measurements (the smaller of the two).
+        target_skin, source_skin: ``(3,)`` linear RGB of skin that should look alike in
+            both photos (the cheeks, :attr:`mien.sclera.Sclera.skin`).
+
+    Returns:
+        ``(3,)`` ``float32`` gain for sRGB-encoded pixels (``pixels * gain``).
+    """
+    eps = 1e-4
+    ls, cs = _split(np.log((np.asarray(target_white, np.float64) + eps) / (np.asarray(source_white) + eps)))
+    lk, ck = _split(np.log((np.asarray(target_skin, np.float64) + eps) / (np.asarray(source_skin) + eps)))
+    cs = ck + np.clip(cs - ck, -SKIN_CHECK, SKIN_CHECK)
+    w = float(np.clip(confidence, 0.0, 1.0))
+    lum = w * ls + (1 - w) * SKIN_STRENGTH[0] * lk
+    col = w * cs + (1 - w) * SKIN_STRENGTH[1] * ck
+    lum = float(np.clip(lum, *np.log(WHITE_LUMINANCE_RANGE)))
+    col = np.clip(col - col @ _LUMA, -WHITE_CHROMA_MAX, WHITE_CHROMA_MAX)
+    return np.exp((lum + col) / SRGB_GAMMA).astype(np.float32)
+

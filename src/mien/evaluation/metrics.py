@@ -1,5 +1,6 @@
-"""Quality measures used by the benchmarks: PSNR, SSIM and MAE on a face region, and
-identity distance. (Deep-feature distances live with the benchmarks that need torch.)
+"""Quality measures used by the benchmarks: PSNR, SSIM and MAE on a face region,
+identity distance, and the teeth's colour against the eye whites. (Deep-feature distances
+live with the benchmarks that need torch.)
 """
 
 from __future__ import annotations
@@ -63,6 +64,95 @@ def score(result: np.ndarray, truth: np.ndarray, truth_face: Face) -> Scores:
         near = min(faces, key=lambda f: np.linalg.norm(f.centre - truth_face.centre))
         ident = identity.distance(result, near, truth, truth_face)
     return Scores(psnr(result, truth, mask), ssim(result, truth, mask), mae(result, truth, mask), ident)
+
+
+def lab(rgb_linear: np.ndarray) -> np.ndarray:
+    """CIELAB (D65 white, the sRGB primaries) of linear RGB values.
+
+    Args:
+        rgb_linear: ``(..., 3)`` linear light in ``[0, 1]`` (see :func:`mien.sclera.linear`).
+
+    Returns:
+        ``(..., 3)`` ``float64`` ``(L*, a*, b*)``.
+    """
+    m = np.array([[0.4124564, 0.3575761, 0.1804375],
+                  [0.2126729, 0.7151522, 0.0721750],
+                  [0.0193339, 0.1191920, 0.9503041]])
+    xyz = np.asarray(rgb_linear, np.float64) @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(np.maximum(xyz, 0)), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+@dataclass(frozen=True)
+class TeethColour:
+    """The teeth's colour against the eye whites of the same face.
+
+    Attributes:
+        offset: ``(2,)`` CIELAB ``(a*, b*)`` of the teeth minus the sclera's (real smiles
+            sit a little redder and yellower: positive).
+        teeth: ``(3,)`` CIELAB of the teeth (median of the selected pixels, linear light).
+        sclera: ``(3,)`` CIELAB of the sclera (:func:`mien.sclera.measure`).
+        count: teeth pixels selected.
+        sclera_confidence: the sclera measurement's confidence.
+    """
+
+    offset: np.ndarray
+    teeth: np.ndarray
+    sclera: np.ndarray
+    count: int
+    sclera_confidence: float
+
+
+#: Fewer selected teeth pixels per squared inter-ocular distance than this: no teeth shown.
+MIN_TEETH_AREA = 0.002
+
+
+def teeth_colour(pixels: np.ndarray, face: Face) -> TeethColour | None:
+    """The CIELAB ``(a*, b*)`` offset of ``face``'s teeth from its sclera in ``pixels``.
+
+    Teeth are the bright pixels inside the inner lip contour (shrunk by ~2 % of the
+    inter-ocular distance away from the lips): at least the median's luminance and at
+    least 55 % of the 97th percentile's (tongue, gums and the dark cavity fall below).
+    Medians are taken in linear light, then converted to CIELAB.
+
+    Args:
+        pixels: ``(H, W, 3)`` ``uint8``/``uint16`` sRGB photo.
+        face: the face (landmarks as detected in ``pixels``).
+
+    Returns:
+        A :class:`TeethColour`, or ``None`` when the mouth shows too few teeth pixels
+        (:data:`MIN_TEETH_AREA`).
+    """
+    from ..sclera import linear, measure
+
+    poly = face.points[list(mesh_inner_lips())].astype(np.float64)
+    x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 2
+    x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 3
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - [x0, y0]) * 16).astype(np.int32)], 255, shift=4)
+    k = max(1, int(round(0.02 * face.interocular)))
+    mask = cv2.erode(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+    rgb = linear(to_float(pixels[y0:y1, x0:x1]))[mask > 0]
+    if len(rgb) < 10:
+        return None
+    lum = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+    keep = (lum >= np.median(lum)) & (lum >= 0.55 * np.percentile(lum, 97))
+    if keep.sum() < MIN_TEETH_AREA * face.interocular ** 2:
+        return None
+    teeth = lab(np.median(rgb[keep], axis=0))
+    s = measure(pixels, face)
+    sc = lab(s.colour)
+    return TeethColour(teeth[1:] - sc[1:], teeth, sc, int(keep.sum()), s.confidence)
+
+
+def mesh_inner_lips() -> tuple[int, ...]:
+    from .. import mesh
+
+    return mesh.LIPS_INNER
 
 
 EMOTION_LABELS = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")
