@@ -58,24 +58,6 @@ def test_float_conversions_round_trip(rng):
         assert np.array_equal(from_float(to_float(x), dtype), x)
 
 
-def test_brightness_gain_moves_part_way_and_is_bounded():
-    from mien.texture import brightness_gain
-
-    target = np.full((20, 30, 3), 0.25, np.float32)
-    weight = np.ones((20, 30), np.float32)
-    g = brightness_gain(target, 2 * target, weight)
-    assert g.shape == target.shape and g.dtype == np.float32
-    np.testing.assert_allclose(g, ((0.25 + 1e-3) / (0.5 + 1e-3)) ** 0.75, rtol=1e-5)
-    np.testing.assert_allclose(brightness_gain(target, 10 * target, weight), 0.45)  # lower limit
-    np.testing.assert_allclose(brightness_gain(target, 0.1 * target, weight), 1.2)  # upper limit
-    # Only weighted pixels count.
-    source = 2 * target
-    source[:, :15] = 0.9
-    half = np.zeros_like(weight)
-    half[:, 15:] = 1.0
-    np.testing.assert_allclose(brightness_gain(target, source, half), g, rtol=1e-5)
-
-
 def test_masked_lowpass_averages_only_weighted_pixels(rng):
     from mien.texture import masked_lowpass
 
@@ -117,3 +99,44 @@ def test_feather_erodes_then_blurs():
     assert eroded[12:28, 12:28].min() == 1.0 and eroded[11, 15] == 0.0 and eroded[10:30, 10].max() == 0.0
     soft = feather(mask, 0, 2.0)
     assert 0.3 < soft[20, 10] < 0.7 and soft[20, 20] > 0.99 and soft.dtype == np.float32
+
+
+def test_white_gain_carries_colour_relative_to_the_sclera():
+    from mien.texture import SRGB_GAMMA, white_gain
+
+    white, skin = np.array([0.5, 0.48, 0.47]), np.array([0.45, 0.3, 0.22])
+    # Same light: nothing changes.
+    np.testing.assert_allclose(white_gain(white, white, 1.0, skin, skin), 1.0, atol=1e-6)
+    # A warm cast on the edited photo, seen on its sclera and skin alike: the texture
+    # takes exactly that cast (linear gain, applied to sRGB values as gain ** (1 / 2.2)).
+    cast = np.array([1.3, 1.0, 0.55])
+    g = white_gain(white * cast, white, 1.0, skin * cast, skin)
+    assert g.shape == (3,) and g.dtype == np.float32
+    np.testing.assert_allclose(g, cast ** (1 / SRGB_GAMMA), rtol=1e-3)
+    # Exposure: half the light, half the linear brightness.
+    np.testing.assert_allclose(white_gain(white * 0.5, white, 1.0, skin * 0.5, skin), 0.5 ** (1 / SRGB_GAMMA),
+                               rtol=1e-3)
+    # Darker skin under the same light (another person) changes nothing when the sclera
+    # is seen: teeth do not darken with skin.
+    np.testing.assert_allclose(white_gain(white, white, 1.0, skin * 0.3, skin), 1.0, atol=1e-3)
+
+
+def test_white_gain_falls_back_to_damped_skin_and_checks_the_sclera_against_it():
+    from mien.texture import SKIN_CHECK, SKIN_STRENGTH, SRGB_GAMMA, white_gain
+
+    white, skin = np.array([0.5, 0.48, 0.47]), np.array([0.45, 0.3, 0.22])
+    cast = np.array([1.3, 1.0, 0.55])
+    # Sclera not seen: the skin's cast, damped.
+    g = np.log(white_gain(np.full(3, 0.3), white, 0.0, skin * cast, skin)) * SRGB_GAMMA
+    want = np.log(cast)
+    lum = want @ [0.2126, 0.7152, 0.0722]
+    np.testing.assert_allclose(g, SKIN_STRENGTH[0] * lum + SKIN_STRENGTH[1] * (want - lum), atol=1e-3)
+    # A sclera reading far bluer than the skin says (a misread eye white) is held within
+    # about SKIN_CHECK of the skin's colour gain (per channel, before re-centring on grey).
+    g = np.log(white_gain(white * [0.5, 1.0, 2.0], white, 1.0, skin, skin)) * SRGB_GAMMA
+    chroma = g - g @ [0.2126, 0.7152, 0.0722]
+    assert np.abs(chroma).max() <= 1.2 * SKIN_CHECK
+    assert chroma[2] > 0.2 and chroma[0] < -0.2
+    # Bounded however odd the readings.
+    g = white_gain(np.array([1.0, 1e-4, 1e-4]), np.array([1e-4, 1.0, 1.0]), 1.0, np.ones(3), np.ones(3))
+    assert np.all(np.isfinite(g)) and g.max() / g.min() < np.exp(2 * 0.9 / SRGB_GAMMA) + 1e-3

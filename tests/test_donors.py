@@ -85,3 +85,59 @@ def test_an_emotion_that_opens_the_mouth_uses_the_chosen_donor(session):
     _, _, landmarks, _ = donors._library()
     assert np.array_equal(donor[0].pixels, donors._pixels(state.donor))
     assert 0 <= state.donor < len(landmarks)
+
+
+def test_every_donor_carries_a_confident_near_neutral_eye_white():
+    _, _, landmarks, names = donors._library()
+    whites = donors._whites()
+    assert len(whites) == len(names)
+    for name, w in zip(names, whites):
+        assert w.confidence >= 0.8, name
+        assert w.colour.shape == (3,) and 0.15 < w.colour.mean() < 0.9, name
+        assert w.colour.max() / w.colour.min() < 1.4, name  # London's studio light is near white
+        assert w.skin.shape == (3,) and w.skin[0] > w.skin[2], name  # cheeks: redder than blue
+
+
+def _cast(pixels, gains):
+    from mien.image import from_float, to_float
+    from mien.sclera import encode, linear
+
+    return from_float(encode(linear(to_float(pixels)) * np.float32(gains)), pixels.dtype)
+
+
+def _teeth_offset(pixels, request):
+    from mien.evaluation.metrics import teeth_colour
+
+    s = Session(pixels)
+    scene = s.scene(request)
+    assert any(not lay.own_person for lay in scene.layers)
+    t = teeth_colour(s.render(request), dataclasses.replace(s.faces[0].face, landmarks=scene.target.astype(np.float32)))
+    assert t is not None, "the edit shows teeth"
+    return t.offset
+
+
+@pytest.mark.parametrize("gains", [(1.30, 1.0, 0.55), (0.80, 0.97, 1.30)])
+def test_donor_teeth_take_the_photos_white_balance(pair, gains):
+    """Under a warm (tungsten) or cool cast, the donor's teeth sit against the photo's own
+    eye whites as they do on the uncast photo (a grey brightness gain leaves them
+    blue-grey on the warm photo: offset ~(-3, -20) here)."""
+    request = Request.from_controls(aaa=0.8)
+    plain = _teeth_offset(pair[0], request)
+    cast = _teeth_offset(_cast(pair[0], gains), request)
+    assert np.linalg.norm(cast - plain) < 5.0, (plain, cast)
+
+
+def test_the_donor_colour_is_unchanged_where_the_light_is_the_donors(session):
+    """On a photo whose eye whites and cheeks read exactly as the donor's, the donor's
+    pixels are used as they are."""
+    state = session.faces[0]
+    face = state.face
+    target = _opened(face, 0.15)
+    layer = donors.donor_layer(face, target, mesh.region_weights("mouth_interior"), state.donor)
+    same = dataclasses.replace(layer, target_white=layer.white)
+    np.testing.assert_allclose(render._donor_gain(session.pixels, face, same), 1.0, atol=1e-6)
+    p = render.plan(session.pixels, Scene(face, target, (same,)))
+    assert np.allclose(p.layers[0].gain, 1.0, atol=1e-6)
+    # While on the session's own photo the gain follows its eye whites.
+    lit = session.faces[0].lit(Scene(face, target, (layer,))).layers[0]
+    assert lit.target_white is state.sclera

@@ -11,8 +11,9 @@ sRGB transfer function (:func:`linear`), so ratios of colours are ratios of ligh
 
 Measurement (:func:`measure`): per eye, pixels inside the eye contour (shrunk away from the
 lids and lashes) and outside the iris circle (landmarks 468-477, enlarged), then the
-brightest ones of low saturation *relative to the others* (a colour cast saturates the
-whole eye, so no absolute saturation threshold), their per-channel median. Both eyes'
+brightest ones of the most typical colour, both ranked in log space so that the choice
+does not depend on the light (a colour cast saturates the whole eye, so there is no
+absolute saturation threshold), their per-channel median. Both eyes'
 pixels are pooled. The confidence is low when few such pixels exist (closed or
 narrowed eyes, small faces) or when they are not bright against the face's skin
 (sunglasses, deep shadow).
@@ -165,13 +166,17 @@ def measure(pixels: np.ndarray, face: Face) -> Sclera:
     grey = float(skin @ np.array([0.2126, 0.7152, 0.0722]))
     if len(cand) < 8:
         return Sclera(np.full(3, max(grey, 1e-3)), 0.0, 0, 0.0, skin)
-    lum = cand @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    # Brightest 40 %, then of those the 60 % least saturated (relative to each other).
-    keep = lum >= np.percentile(lum, 60)
-    bright, areas = cand[keep], areas[keep]
-    mx, mn = bright.max(axis=1), bright.min(axis=1)
-    sat = (mx - mn) / np.maximum(mx, 1e-4)
-    keep = sat <= np.percentile(sat, 60)
+    # In log space a change of light adds the same vector to every pixel, so ranking by
+    # log brightness and by distance from the typical colour picks the same pixels under
+    # any white balance or exposure (a plain saturation ranking would prefer, under a
+    # blue cast, the yellowish lid skin that the cast makes grey).
+    logs = np.log(cand + 1e-3)
+    level = logs.mean(axis=1)
+    keep = level >= np.percentile(level, 60)  # the brightest 40 %
+    bright, areas, logs = cand[keep], areas[keep], logs[keep]
+    chroma = logs - logs.mean(axis=1, keepdims=True)
+    dist = np.linalg.norm(chroma - np.median(chroma, axis=0), axis=1)
+    keep = dist <= np.percentile(dist, 60)  # the 60 % of most typical colour
     chosen, areas = bright[keep], areas[keep]
     colour = np.median(chosen, axis=0).astype(np.float64)
     # Confidence: enough pixels for the face's size, and bright against the skin.

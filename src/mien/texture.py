@@ -5,7 +5,9 @@ Illumination adaptation follows ExSHOT's idea with a classical estimator: the ra
 low-pass-filtered images, per channel. Both images are averaged only over pixels where
 they should agree (skin that the edit does not replace), with normalised convolution, so
 teeth against closed lips or open eyes against closed lids do not bias the ratio; the
-ratio is smooth and is applied to the transferred pixels at full resolution.
+ratio is smooth and is applied to the transferred pixels at full resolution. That needs
+the same person in both photos; texture from another person (a donor's teeth) is instead
+carried from its own photo's eye whites to the edited photo's (:func:`white_gain`).
 """
 
 from __future__ import annotations
@@ -64,25 +66,6 @@ def illumination_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray
     gain = (masked_lowpass(t, wt, sig) + eps) / (masked_lowpass(s, wt, sig) + eps)
     gain = np.clip(gain, *GAIN_RANGE).astype(np.float32)
     return cv2.resize(gain, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def brightness_gain(target: np.ndarray, source: np.ndarray, weight: np.ndarray,
-                    strength: float = 0.75, limits: tuple[float, float] = (0.45, 1.2)) -> np.ndarray:
-    """A single grey gain that moves ``source``'s brightness part-way to ``target``'s.
-
-    For texture from another person: their skin differs from the target's, so only a
-    damped (``strength``), bounded (``limits``) share of the luminance ratio is applied.
-
-    Returns:
-        ``(h, w, 3)`` ``float32`` constant gain.
-    """
-    luma = np.array([0.299, 0.587, 0.114], np.float32)
-    w = weight.astype(np.float32)
-    total = max(float(w.sum()), 1e-6)
-    lt = float(((target @ luma) * w).sum() / total)
-    ls = float(((source @ luma) * w).sum() / total)
-    g = float(np.clip(((lt + 1e-3) / (ls + 1e-3)) ** strength, *limits))
-    return np.full(target.shape, g, np.float32)
 
 
 #: A gain in linear light ``g`` acts on sRGB-encoded pixels as ``g ** (1 / SRGB_GAMMA)``
