@@ -189,9 +189,8 @@ class Request:
         target = target_landmarks(face, state.frame, change, rotation=self.rotation, keep_mouth=self.keep_mouth)
         if np.abs(target - face.landmarks).max() < 1e-6:
             return Scene(face, target)
-        smile = float(change.values.get("smile", 0.0))
         return Scene(face, target, self._mouth_layers(state, target),
-                     shading.smile(smile) if smile else None)
+                     shading.for_change(state, change, target))
 
     def _mouth_layers(self, state: "FaceState", target: np.ndarray) -> tuple[Layer, ...]:
         """Mouth-interior texture when the edit opens the mouth beyond what it shows.
