@@ -132,6 +132,7 @@ def main() -> int:
                        env=env, check=True)
 
     rows: dict[tuple[str, str, str], list] = {}
+    detail: dict[tuple[str, str], list[float]] = {}
     tiles: dict[str, list[np.ndarray]] = {c: [] for c in CASTS}
     for person in people + [f"lisa{i}" for i in range(1, 5)]:
         lisa = person.startswith("lisa")
@@ -147,6 +148,8 @@ def main() -> int:
                     t, img = measure(dirs[label], key, edit, faces[0])
                     rows.setdefault((cast if not lisa else "lisa", edit, label), []).append(
                         None if t is None else t.offset)
+                    if t is not None:
+                        detail.setdefault((cast if not lisa else "lisa", label), []).append(t.detail)
                     if edit == "happy" and img is not None:
                         row_tiles.append(mouth(img, np.load(dirs[label] / f"{key}-{edit}.npy")))
             if not lisa:
@@ -155,6 +158,8 @@ def main() -> int:
                 if hf:
                     t = teeth_colour(happy, hf[0])
                     rows.setdefault((cast, "real", "real"), []).append(None if t is None else t.offset)
+                    if t is not None:
+                        detail.setdefault((cast, "real"), []).append(t.detail)
                     row_tiles.append(mouth(happy, hf[0].landmarks))
                 tiles[cast].append(np.concatenate(row_tiles, axis=1))
             else:
@@ -180,6 +185,12 @@ def main() -> int:
             for e in EDITS:
                 errs += [np.linalg.norm(x - ref) for x in rows.get((cast, e, label), []) if x is not None]
         print(f"  {label:8s} {np.median(errs):5.1f} (n={len(errs)})")
+
+    print("\nteeth detail (std of a sigma-1 px high-pass over the teeth, grey levels; median)")
+    for cast in CASTS + ("lisa",):
+        cells = "  ".join(f"{label} {np.median(detail[(cast, label)]):4.1f}" for label in ("real", "release", "new")
+                          if detail.get((cast, label)))
+        print(f"  {cast:8s} {cells}")
 
     sheet_rows = []
     for cast in CASTS + ("lisa",):

@@ -160,3 +160,26 @@ def test_previews_from_the_working_copy_match_sampling_the_photo(sessions):
     assert via_copy.shape == direct.shape
     err = np.abs(via_copy - direct)
     assert err.mean() < 0.01 and np.percentile(err, 99) < 0.06
+
+
+def test_teeth_from_a_photo_of_the_same_person_take_the_edited_photos_light(sessions):
+    """A burst's mouth from an uncast photo onto a warm-cast (tungsten) pose photo: the
+    skin-ratio illumination gain carries the cast, so the teeth sit against the pose
+    photo's eye whites as they do without the cast (a grey gain would leave them ~20
+    a*b* units bluer)."""
+    from mien.evaluation.metrics import teeth_colour
+    from mien.image import from_float, to_float
+    from mien.sclera import encode, linear
+    from mien.session import Session
+
+    sp, se = sessions
+    warm = from_float(encode(linear(to_float(sp.pixels)) * np.float32([1.3, 1.0, 0.55])))
+    offsets = []
+    for pose in (sp, Session(warm)):
+        scene = Burst((Shot(se, "mouth"),)).scene(pose.faces[0])
+        assert all(lay.own_person for lay in scene.layers)
+        out = render.render(pose.pixels, scene)
+        t = teeth_colour(out, dataclasses.replace(pose.faces[0].face, landmarks=scene.target.astype(np.float32)))
+        assert t is not None
+        offsets.append(t.offset)
+    assert np.linalg.norm(offsets[1] - offsets[0]) < 5.0, offsets
