@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .. import donors, mesh, shading
+from .. import donors, eyes, mesh, shading
 from ..errors import InputError
 from ..expression import EMOTION_NAMES, MAX_INTENSITY, Expression, align_to, emotion_code, model
 from ..retarget import fit_eye_closure, opening, target_landmarks
@@ -189,7 +189,7 @@ class Request:
         target = target_landmarks(face, state.frame, change, rotation=self.rotation, keep_mouth=self.keep_mouth)
         if np.abs(target - face.landmarks).max() < 1e-6:
             return Scene(face, target)
-        return Scene(face, target, self._mouth_layers(state, target),
+        return Scene(face, target, self._mouth_layers(state, target) + eyes.layers(state, target),
                      shading.for_change(state, change, target))
 
     def _mouth_layers(self, state: "FaceState", target: np.ndarray) -> tuple[Layer, ...]:

@@ -1,0 +1,188 @@
+"""Eyes of a real expression (mien.eyes): a raised upper lid reveals sclera above a round
+iris instead of stretching the iris."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import mien
+from mien import eyes, render, sclera
+from mien.controls import Request
+from mien.session import Session
+from mien.sclera import linear
+
+WIDE = {"blink": -1.0}  # AU 5 at 1: the upper lids rise
+
+
+@pytest.fixture(scope="module", params=["020", "081"])  # dark and light iris
+def session(request, data):
+    return Session(mien.read_photo(data / "london" / request.param / "neutral.jpg").pixels)
+
+
+def _split(scene):
+    """``(with, without)`` the eye layer: the plain warp is the scene without it."""
+    plain = dataclasses.replace(scene, layers=tuple(lay for lay in scene.layers if lay.cavity or lay.own_person
+                                                    or lay.white is None or lay.feather != 1 / 400))
+    return scene, plain
+
+
+def _eye_layers(scene):
+    return [lay for lay in scene.layers if not lay.own_person and lay.white is not None and lay.feather == 1 / 400]
+
+
+def _chord(image: np.ndarray, centre: np.ndarray, radius: float, height: float, threshold: float) -> float:
+    """Width (in radii) of the dark run through the iris's centre line at ``height`` radii
+    above the centre; gaps up to 0.15 radii (catch-lights) are bridged."""
+    lum = image.astype(np.float64) @ [0.299, 0.587, 0.114]
+    y = int(round(centre[1] - height * radius))
+    x0 = int(centre[0] - 1.8 * radius)
+    dark = lum[y, x0: int(centre[0] + 1.8 * radius)] < threshold
+    gap = max(1, int(0.15 * radius))
+    mid = int(centre[0]) - x0
+    ends = []
+    for step in (-1, 1):
+        x, last = mid, mid
+        while 0 <= x < len(dark) and abs(x - last) <= gap:
+            if dark[x]:
+                last = x
+            x += step
+        ends.append(last)
+    return (ends[1] - ends[0] + 1) / radius
+
+
+def _iris_chords(session, image, target, height=0.85):
+    face = session.faces[0].face
+    lum = session.pixels.astype(np.float64) @ [0.299, 0.587, 0.114]
+    out = []
+    for c in (468, 473):
+        r = float(np.linalg.norm(face.points[c + 1:c + 5] - face.points[c], axis=1).mean())
+        cx, cy = face.points[c]
+        iris = np.median(lum[int(cy), int(cx - 0.9 * r):int(cx - 0.4 * r)])
+        bright = np.percentile(lum[int(cy - r):int(cy + r), int(cx - 2.5 * r):int(cx + 2.5 * r)], 90)
+        out.append(_chord(image, target[c, :2], r, height, iris + 0.4 * (bright - iris)))
+    return np.array(out)
+
+
+def test_raised_lid_keeps_the_iris_round(session):
+    scene = session.scene(Request.from_controls(**WIDE))
+    assert len(_eye_layers(scene)) == 1
+    with_layer, plain = _split(scene)
+    px = session.pixels
+    edited = render.execute(px, render.plan(px, with_layer))
+    warped = render.execute(px, render.plan(px, plain))
+    # A circle's chord at 0.85 radii above its centre is 2 * sqrt(1 - 0.85^2) = 1.05 radii.
+    circle = 2 * np.sqrt(1 - 0.85**2)
+    ours = _iris_chords(session, edited, scene.target)
+    theirs = _iris_chords(session, warped, scene.target)
+    assert np.all(np.abs(ours - circle) < 0.3), (ours, circle)
+    # The plain warp stretches the iris up into the lashes: far wider there.
+    assert np.all(theirs > circle + 0.5), theirs
+
+
+def test_revealed_band_is_sclera_coloured(session):
+    """Off the iris, the band the raised lid uncovers has the eye whites' colour."""
+    state = session.faces[0]
+    face = state.face
+    scene = session.scene(Request.from_controls(**WIDE))
+    px = session.pixels
+    edited = render.execute(px, render.plan(px, scene))
+    an = eyes.analyse(px, face, state.sclera)
+    band_colours = []
+    for eye in an.eyes:
+        r_v = eyes.lid_raise(face, scene.target, eye.side, an.up)
+        r_v[[0, -1]] = 0.0
+        r_s = eyes._st(face.points[list(eyes.UPPER[eye.side])], an.origin, an.u, an.up)[0]
+        order = np.argsort(r_s)
+        r = np.interp(eye.s, r_s[order], r_v[order])
+        edge = eye.lid_t - eyes.LASH_MARGIN * eye.width
+        rho = np.hypot(eye.s - eye.centre[0], eye.t - eye.centre[1])
+        # The band's middle half (its edges blend into lashes and the old opening).
+        band = (eye.t > edge + 0.25 * r) & (eye.t < edge + 0.75 * r) & (r > 2) & (rho > 1.2 * eye.radius)
+        x0, y0, x1, y1 = eye.box
+        ox, oy = an.offset.astype(int)
+        region = edited[oy + y0:oy + y1, ox + x0:ox + x1]
+        band_colours.append(region[band])
+    pixels = np.concatenate(band_colours)
+    assert len(pixels) > 20
+    colour = np.median(linear(pixels / 255.0), axis=0)
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    # Against the visible sclera of the photo: its luminance (median of the candidate
+    # pixels, lashes and corners included, up to the brightest whites) and its chroma.
+    visible = np.median(sclera.eye_pixels(px, face)[0], axis=0)
+    white = state.sclera.colour
+    lum = colour @ luma
+    assert 0.6 * (visible @ luma) < lum < 1.1 * (white @ luma), (colour, visible, white)
+    assert np.abs(colour / lum - white / (white @ luma)).max() < 0.1, (colour, white)
+
+
+@pytest.mark.parametrize("controls", [{"blink": 0.6}, {"brows": -1.0}, {"smile": 0.8}, {"gaze_y": 1.0},
+                                      {"wink_left": 1.0}])
+def test_no_layer_when_no_lid_rises(session, controls):
+    scene = session.scene(Request.from_controls(**controls))
+    assert _eye_layers(scene) == []
+    assert eyes.layers(session.faces[0], scene.target) == ()
+
+
+def test_no_layer_for_the_face_as_it_is(session):
+    face = session.faces[0].face
+    assert eyes.layer(session.pixels, face, face.landmarks) is None
+
+
+def _eye_window(session, work_px=256):
+    face = session.faces[0].face
+    grid = session.faces[0].preview_grid(work_px)
+    sy, sx = grid.ratio
+    pts = (face.points[list(mien.mesh.RIGHT_EYE) + list(mien.mesh.LEFT_EYE)] - [grid.x0, grid.y0]) / [sx, sy]
+    x0, y0 = np.floor(pts.min(0) - 6).astype(int)
+    x1, y1 = np.ceil(pts.max(0) + 6).astype(int)
+    return slice(y0, y1), slice(x0, x1)
+
+
+def _previews(session, value):
+    """Working-resolution previews of eyes-wide at ``value`` with and without the eye layer."""
+    state = session.faces[0]
+    scene = session.scene(Request.from_controls(blink=-value))
+    grid, copy = state.preview_grid(256), state.working_copy(256)
+    return tuple(render.plan(session.pixels, s, grid=grid, copy=copy).preview for s in _split(scene))
+
+
+def test_sweep_is_continuous(session):
+    """Previews along eyes-wide from 0 to 1 change evenly, and at the layer's onset the
+    result converges to the plain warp (no jump when the layer appears)."""
+    values = np.linspace(0.0, 1.0, 21)
+    frames = [session.preview(Request.from_controls(blink=-v)) for v in values]
+    steps = np.array([np.abs(b - a).mean() for a, b in zip(frames, frames[1:])])
+    assert _eye_layers(session.scene(Request.from_controls(blink=-values[1]))), "layer from the first step"
+    assert steps.max() < 2.0 * np.median(steps), steps
+    win = _eye_window(session)
+    gaps = []
+    for v in (0.005, 0.01, 0.02, 1.0):
+        ours, plain = _previews(session, v)
+        gaps.append(np.abs(ours[win] - plain[win]).mean())
+    gaps = np.array(gaps)
+    # The layer's difference from the plain warp vanishes with the raise (~linearly).
+    assert gaps[0] < 0.02 * gaps[-1] and gaps[1] < 0.04 * gaps[-1], gaps
+    assert gaps[0] < 0.7 * gaps[1] < 0.7 * 0.7 * gaps[2], gaps
+
+
+def test_source_face_raises_only_the_upper_lid(session):
+    state = session.faces[0]
+    face = state.face
+    scene = session.scene(Request.from_controls(**WIDE))
+    (lay,) = _eye_layers(scene)
+    up = eyes._frame(face)[2]
+    moved = (lay.aligned[:, :2] - face.points) @ up
+    for side in ("R", "L"):
+        lid = list(eyes.UPPER[side])[1:-1]
+        assert np.all(moved[lid] > 0.5), moved[lid]
+        assert np.allclose(moved[list(eyes.LOWER[side])], 0.0)
+        assert np.allclose(moved[list(eyes.IRIS[side])], 0.0)
+    # The source's lid sits where the target's is, relative to the iris (no stretch).
+    for side, c in (("R", 468), ("L", 473)):
+        lid = list(eyes.UPPER[side])[1:-1]
+        src = (lay.aligned[lid, :2] - lay.aligned[c, :2]) @ up
+        tgt = (scene.target[lid, :2] - scene.target[c, :2]) @ up
+        assert np.allclose(src, tgt, atol=0.5), (src, tgt)
