@@ -51,10 +51,11 @@ IRIS = {"R": mesh.RIGHT_IRIS, "L": mesh.LEFT_IRIS}
 CONTOUR = {"R": mesh.RIGHT_EYE, "L": mesh.LEFT_EYE}
 
 #: Raise of the upper lid (inter-ocular units, relative to the iris) at which the layer
-#: is fully in; below it the layer's weight grows linearly from 0.
+#: is fully in; from :data:`MIN_RAISE` up to it the layer's weight grows linearly from 0.
 RAISE_FOR_TEXTURE = 0.008
-#: Raises below this (inter-ocular units) make no layer.
-MIN_RAISE = 2e-4
+#: Raises below this (inter-ocular units; ~0.5 px on a 1350 px portrait) make no layer:
+#: the warp's stretch is invisible there, and previews skip the layer's cost.
+MIN_RAISE = 0.002
 #: Height above the lid margin over which the lid skin absorbs the raise, in eye widths.
 LID_SKIN = 0.45
 #: Depth of the shadow the upper lid casts on the sclera right below it (fraction of the
@@ -457,7 +458,7 @@ def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysi
         src[:, :2] += shift[:, None] * an.up
         x0, y0, x1, y1 = eye.box
         out[y0:y1, x0:x1] = from_float(encode(_paint(eye, r_s, r_v, an)), out.dtype)
-        fade = min(1.0, float(r_v.max()) / (RAISE_FOR_TEXTURE * iod))
+        fade = float(np.clip((r_v.max() / iod - MIN_RAISE) / (RAISE_FOR_TEXTURE - MIN_RAISE), 0.0, 1.0))
         weights[list(CONTOUR[eye.side]) + list(IRIS[eye.side])] = fade
     if not weights.any():
         return None
