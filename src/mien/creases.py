@@ -64,6 +64,19 @@ SMILE_AS_AU = {"6": 0.5, "12": 1.0}
 KAPPA = 0.03
 #: Largest depth a fold reaches from extra compression, in units of its reference depth.
 MAX_COMPRESSION_GAIN = 1.6
+#: How strongly compression beyond (or short of) the AUs' own changes a fold's depth:
+#: the mesh prior fades the forehead's motion linearly to the hairline and does not
+#: model the skin bunching between muscles pulling against each other (AU1 with AU4), so
+#: half of the relative difference counts.
+SENSITIVITY = 0.5
+#: Folds saturate softly toward this depth (``MAX_DEPTH * tanh(w / MAX_DEPTH)``): skin
+#: can only fold so deep.
+MAX_DEPTH = 1.6
+
+#: Overall depth of every fold (the fold table's darkening and slopes are relative):
+#: set by eye on London, lisa and video crops so that intensity 1 reads as a clear,
+#: posed expression's creases.
+DEPTH = 1.0
 
 #: Slope of a groove's own walls relative to its ridge's slope.
 WALL = 0.35
@@ -75,10 +88,13 @@ SUPPORT_IOD = 0.07
 #: Light strength assumed when the photo's own estimate is weaker (log-luminance change
 #: per unit of normal tilt): even a flat-lit face shows which way its folds face.
 MIN_LIGHT = 0.12
+#: What :func:`measure` reads as the blur of a sharp photo (frame pixels): the
+#: resampling's own (1.6-2.6 on 24 sharp London photos, 1350 px; 2.0 is taken off).
+SHARP_BLUR = 2.0
 #: Skin contrast (std of the band-passed log luminance on cheeks and forehead) of a
 #: typical studio photo (median of the London neutral photos): contrast scales by the
 #: photo's own contrast relative to this.
-REF_CONTRAST = 0.025
+REF_CONTRAST = 0.039
 
 
 def _iod() -> float:
@@ -167,34 +183,34 @@ _LINES = [
     # raised cheek bulges on its lateral side.
     ("nasolabial", {"6": 0.35, "9": 0.4, "10": 0.7, "12": 0.7},
      [(49, 129, 0.5, -0.03, 0.0), 203, 206, (216, 92, 0.35, 0.0, 0.0), (57, 212, 0.3, 0.0, 0.0),
-      (202, 214, 0.5, 0.0, 0.02)],
-     (0.012, 0.20), (0.05, 0.22, 1.1), (-1.0, -0.3), 0.22, True),
+      (57, 212, 0.4, 0.0, 0.06)],
+     (0.018, 0.15), (0.05, 0.2, 1.1), (-1.0, -0.3), 0.22, True, 0.35),
     # Lower-lid bulge: the pretarsal roll pushed up, its crease below.
     ("lower_lid", {"6": 0.7, "7": 0.4},
      [(7, 7, 0, 0.0, 0.085), (163, 163, 0, 0.0, 0.09), (144, 144, 0, 0.0, 0.095),
       (145, 145, 0, 0.0, 0.095), (153, 153, 0, 0.0, 0.09), (154, 154, 0, 0.0, 0.08)],
-     (0.008, 0.09), (0.03, 0.22, 1.1), (0.0, -1.0), 0.3, True),
+     (0.01, 0.06), (0.03, 0.16, 1.1), (0.0, -1.0), 0.3, True),
     # Crow's feet: a fan of short lines from the outer eye corner.
     ("crow_up", {"6": 1.0}, [(33, 33, 0, -0.075, -0.035), (33, 33, 0, -0.2, -0.1)],
-     (0.006, 0.13), (0.016, 0.22, 0.0), (0.0, -1.0), 0.35, False),
+     (0.006, 0.09), (0.016, 0.18, 0.0), (0.0, -1.0), 0.35, False, 0.3),
     ("crow_mid", {"6": 1.0}, [(33, 33, 0, -0.08, 0.005), (33, 33, 0, -0.23, 0.0)],
-     (0.006, 0.14), (0.016, 0.22, 0.0), (0.0, -1.0), 0.35, False),
+     (0.006, 0.10), (0.016, 0.18, 0.0), (0.0, -1.0), 0.35, False, 0.3),
     ("crow_low", {"6": 1.0}, [(33, 33, 0, -0.075, 0.045), (33, 33, 0, -0.2, 0.13)],
-     (0.006, 0.12), (0.016, 0.22, 0.0), (0.0, -1.0), 0.35, False),
+     (0.006, 0.08), (0.016, 0.18, 0.0), (0.0, -1.0), 0.35, False, 0.3),
     # Glabella: vertical furrow between the brows (corrugator).
     ("glabella", {"4": 1.0}, [(8, 8, 0, -0.05, 0.0), (9, 9, 0, -0.055, -0.01), (9, 9, 0, -0.065, -0.09)],
-     (0.008, 0.13), (0.025, 0.3, 0.0), (-1.0, 0.0), 0.3, False, 0.25),
+     (0.009, 0.13), (0.025, 0.22, 0.0), (-1.0, 0.0), 0.3, False, 0.25),
     # Nose-bridge lines (AU9): oblique over the side of the nose bridge.
     ("bunny_up", {"9": 1.0}, [(245, 245, 0, -0.01, -0.03), (6, 6, 0, -0.02, 0.04)],
-     (0.007, 0.16), (0.018, 0.24, 0.0), (0.0, -1.0), 0.35, False),
+     (0.007, 0.10), (0.018, 0.18, 0.0), (0.0, -1.0), 0.35, False),
     ("bunny_low", {"9": 1.0}, [(245, 245, 0, 0.0, 0.025), (197, 197, 0, -0.02, 0.05)],
-     (0.007, 0.14), (0.018, 0.24, 0.0), (0.0, -1.0), 0.35, False),
+     (0.007, 0.09), (0.018, 0.18, 0.0), (0.0, -1.0), 0.35, False),
     # Dimple (AU14): a short curved crease lateral of the mouth corner.
     ("dimple", {"14": 1.0}, [(61, 61, 0, -0.06, -0.045), (61, 61, 0, -0.075, 0.0), (61, 61, 0, -0.065, 0.045)],
-     (0.01, 0.18), (0.025, 0.22, 1.0), (1.0, 0.0), 0.35, False),
+     (0.01, 0.14), (0.025, 0.2, 1.0), (1.0, 0.0), 0.35, False),
     # Lip-corner crease (AU15): from the pulled-down corner, down and out.
     ("corner_down", {"15": 1.0}, [(61, 61, 0, -0.02, 0.025), (61, 61, 0, -0.05, 0.09), (61, 61, 0, -0.065, 0.15)],
-     (0.01, 0.14), (0.03, 0.2, 1.0), (-1.0, 0.0), 0.3, False),
+     (0.012, 0.12), (0.03, 0.18, 1.0), (-1.0, 0.0), 0.3, False, 0.3),
 ]
 
 #: Forehead lines: heights (inter-ocular units above the brow line at the midline) and the
@@ -238,22 +254,22 @@ def folds() -> tuple[Fold, ...]:
                             (groove[0] * iod, groove[1]), (ridge[0] * iod, ridge[1], ridge[2]),
                             tw / np.linalg.norm(tw), taper, smile=smile, deepest=rest[0] if rest else 0.5))
     for name, drivers, side, pts, taper in _forehead(p, iod):
-        out.append(Fold(name, drivers, side, pts, (0.007 * iod, 0.12), (0.022 * iod, 0.22, 0.0),
+        out.append(Fold(name, drivers, side, pts, (0.007 * iod, 0.10), (0.022 * iod, 0.2, 0.0),
                         np.array([0.0, -1.0]), taper))
     # Across the nose root: the procerus line of a frown and of a wrinkled nose.
     root = p[168] + iod * np.array([0.0, -0.01])
-    out.append(Fold("nose_root", {"4": 0.45, "9": 0.8}, "",
+    out.append(Fold("nose_root", {"4": 0.25, "9": 0.7}, "",
                     np.array([root + iod * np.array([-0.07, 0.01]), root, root + iod * np.array([0.07, 0.01])]),
-                    (0.007 * iod, 0.12), (0.02 * iod, 0.2, 0.0), np.array([0.0, -1.0]), 0.35))
+                    (0.007 * iod, 0.08), (0.02 * iod, 0.12, 0.0), np.array([0.0, -1.0]), 0.35))
     # Mentolabial groove (AU17 pushes the chin boss up under the lower lip).
     a, b = p[18] + iod * np.array([0.0, 0.025]), p[83] + iod * np.array([-0.06, 0.0])
     bm = p[mirror[83]] + iod * np.array([0.06, 0.0])
     out.append(Fold("mentolabial", {"17": 1.0}, "", np.array([b, a, bm]),
-                    (0.012 * iod, 0.13), (0.05 * iod, 0.22, 1.0), np.array([0.0, 1.0]), 0.35))
+                    (0.014 * iod, 0.12), (0.05 * iod, 0.2, 1.0), np.array([0.0, 1.0]), 0.35))
     # Chin dimpling (orange peel): a patch of small pits over the chin boss.
     centre = (p[199] + p[200]) / 2
     out.append(Fold("chin_peel", {"17": 1.0}, "", np.array([centre, [0.17 * iod, 0.085 * iod]]),
-                    (0.012 * iod, 0.10), (0.02 * iod, 0.25, 0.0), np.array([0.0, -1.0]), 0.0, kind="peel"))
+                    (0.01 * iod, 0.07), (0.02 * iod, 0.2, 0.0), np.array([0.0, -1.0]), 0.0, kind="peel"))
     return tuple(out)
 
 
@@ -369,13 +385,14 @@ def _profile(fold: Fold, seed: int) -> Profile:
         # Band-passed noise: its troughs are the pits, its crests the bumps between.
         rng = np.random.default_rng(seed)
         noise = rng.standard_normal((h, w)).astype(np.float32)
-        band = cv2.GaussianBlur(noise, (0, 0), 0.9 * sg) - cv2.GaussianBlur(noise, (0, 0), 2.2 * sg)
+        band = cv2.GaussianBlur(noise, (0, 0), 0.6 * sg) - cv2.GaussianBlur(noise, (0, 0), 1.4 * sg)
         band /= band.std() + 1e-9
         e = ((xx - centre[0]) / radii[0]) ** 2 + ((yy - centre[1]) / radii[1]) ** 2
         env = np.clip(1.5 - e, 0.0, 1.0) ** 2
         pit = np.clip(-band, 0, None)
         occ = (pit / max(pit.max(), 1e-9) * 2.0).clip(0, 1) * env
-        height = band * env * (slope * sg / 0.6)
+        # Pits are dips: the height is the band itself (slope ~ ``slope`` at its steepest).
+        height = band * env * (slope * 0.6 * sg / 2.0)
         ec = ((cent[:, 0] - centre[0]) / radii[0]) ** 2 + ((cent[:, 1] - centre[1]) / radii[1]) ** 2
         support = np.exp(-ec) * skin
     else:
@@ -439,12 +456,15 @@ class Appearance:
             image's left).
         contrast: the photo's skin contrast relative to :data:`REF_CONTRAST`, clipped to
             ``[0.5, 1.6]``; fold depth scales by it.
-        blur: the photo's blur in frame pixels (Gaussian sigma); folds are blurred by it.
+        blur: the photo's blur beyond a sharp photo's, in frame pixels (Gaussian
+            sigma); folds are blurred by it.
+        skin_contrast: the measured skin contrast itself (see :data:`REF_CONTRAST`).
     """
 
     light: np.ndarray
     contrast: float
     blur: float
+    skin_contrast: float = REF_CONTRAST
 
 
 @lru_cache(maxsize=1)
@@ -546,8 +566,9 @@ def measure(pixels: np.ndarray, landmarks: np.ndarray) -> Appearance:
     g2 = np.sqrt(bx**2 + by**2)[whole].mean()
     r = max(g1 / max(g2, 1e-9), 1.0 + 1e-6)
     blur_tex = s0 / np.sqrt(max(r * r - 1.0, 1e-6))
-    blur = float(np.clip(blur_tex * FRAME / TEXTURE_SIZE, 0.0, 8.0))
-    return Appearance(light, float(np.clip(contrast / REF_CONTRAST, 0.5, 1.6)), blur)
+    measured = blur_tex * FRAME / TEXTURE_SIZE
+    blur = float(np.clip(np.sqrt(max(measured**2 - SHARP_BLUR**2, 0.0)), 0.0, 8.0))
+    return Appearance(light, float(np.clip(contrast / REF_CONTRAST, 0.6, 1.4)), blur, contrast)
 
 
 _CACHE: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
@@ -580,7 +601,7 @@ def fold_maps(app: Appearance) -> list[tuple[np.ndarray, np.ndarray]]:
             occ = cv2.GaussianBlur(occ, (0, 0), app.blur)
             height = cv2.GaussianBlur(height, (0, 0), app.blur)
         gy, gx = np.gradient(height)
-        m = (-fold.groove[1] * occ - (app.light[0] * gx + app.light[1] * gy)) * app.contrast
+        m = (-fold.groove[1] * occ - (app.light[0] * gx + app.light[1] * gy)) * (app.contrast * DEPTH)
         y0, y1, x0, x1 = prof.box
         m = m * mask[y0:y1, x0:x1]
         out.append((np.minimum(m, 0).astype(np.float32), np.maximum(m, 0).astype(np.float32)))
@@ -650,9 +671,19 @@ def reference_compression() -> tuple[dict[str, float], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def _sensitivity() -> np.ndarray:
+    """``(F,)`` :data:`SENSITIVITY` for folds whose own AUs compress their skin in the
+    mesh prior (by at least :data:`KAPPA` / 2 at 1); 0 for the others (lower lid, lip
+    corners, chin: the prior moves that skin without bunching it, so its area says
+    nothing about the fold)."""
+    return np.array([SENSITIVITY if max(refs.values()) >= KAPPA / 2 else 0.0 for refs in reference_compression()])
+
+
 def weights(values: dict, source: np.ndarray, target: np.ndarray, smile: float = 0.0) -> np.ndarray:
     """``(F,)`` each fold's depth: drive (:func:`drives`) times the compression gain
-    ``1 + (c - r) / (|r| + KAPPA)`` clipped to ``[0, MAX_COMPRESSION_GAIN]``, where ``c``
+    ``1 + SENSITIVITY * (c - r) / (|r| + KAPPA)`` clipped to ``[0,
+    MAX_COMPRESSION_GAIN]`` and saturating softly at :data:`MAX_DEPTH`, where ``c``
     is the fold's compression in this warp and ``r`` what its AUs at these intensities
     make on the mean face (:func:`reference_compression`, added up): the gain is 1 when
     the AUs act as on the mean face, grows where the warp bunches the skin up more
@@ -667,8 +698,9 @@ def weights(values: dict, source: np.ndarray, target: np.ndarray, smile: float =
     ref = np.array([sum(fold.drivers[au] * (_au(pos, au, fold.side) + SMILE_AS_AU.get(au, 0.0) * s) * cr
                         for au, cr in refs.items())
                     for fold, refs in zip(folds(), reference_compression())])
-    gain = np.clip(1.0 + (c - ref) / (np.abs(ref) + KAPPA), 0.0, MAX_COMPRESSION_GAIN)
-    return d * gain
+    gain = np.clip(1.0 + _sensitivity() * (c - ref) / (np.abs(ref) + KAPPA), 0.0, MAX_COMPRESSION_GAIN)
+    w = d * gain
+    return MAX_DEPTH * np.tanh(w / MAX_DEPTH)
 
 
 def crease_map(values: dict, source: np.ndarray, target: np.ndarray,
@@ -713,5 +745,6 @@ def crease_log_ratio(state: "FaceState", change: "Expression", target: np.ndarra
 
 
 def to_rgb(pair: np.ndarray) -> np.ndarray:
-    """``(2, S, S)`` darkening and brightening -> ``(S, S, 3)`` ``float32`` log ratio."""
-    return pair[0][..., None] * DARK_RGB + pair[1][..., None]
+    """``(2, S, S)`` darkening and brightening -> ``(S, S, 3)`` ``float32`` RGB log ratio
+    (darkening weighted per channel by :data:`DARK_RGB`)."""
+    return cv2.merge([cv2.scaleAdd(pair[0], float(k), pair[1]) for k in DARK_RGB])

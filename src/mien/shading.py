@@ -85,5 +85,5 @@ def for_change(state: "FaceState", change: "Expression", target: np.ndarray, *,
         return smile(smile_amount) if smile_amount else None
     log_ratio = cr.to_rgb(folds)
     if smile_amount:
-        log_ratio += np.float32(smile_amount) * _smile_in_crease_frame()
+        log_ratio = cv2.scaleAdd(_smile_in_crease_frame(), smile_amount, log_ratio)
     return Shading(log_ratio, cr.frame_landmarks(), 1.0)
