@@ -12,7 +12,7 @@ from mien.controls import Request
 from mien.scene import Scene
 from mien.session import Session
 from mien.errors import FaceMismatchError, InputError, NoFaceError
-from mien.expression import Expression, align_to, read
+from mien.expression import Expression, align_to, emotion_code, read
 from mien.detect import analyze
 
 
@@ -53,6 +53,29 @@ def test_happy_lifts_the_corners_and_more_intensity_lifts_more(neutral, face):
     lifts = [corner_lift(face, analyze(edit(neutral, emotion="happy", intensity=t))[0]) for t in (0.5, 1.0, 1.5)]
     assert lifts[0] > 0.01
     assert lifts[0] < lifts[1] < lifts[2]
+
+
+def test_happy_one_opens_the_mouth_on_the_teeth_and_half_is_an_everyday_smile(neutral, face):
+    """The intensity scale: happy 1 is a broad posed smile whose opening brings the donor
+    teeth fully in; 0.5 is a moderate smile; the face outline below the mouth barely moves."""
+    from mien.controls.code import OPENING_FOR_TEXTURE
+    from mien.retarget import opening
+
+    session = Session(neutral)
+    state = session.faces[0]
+    iod = face.interocular
+    scenes = {t: session.scene(Request(emotion="happy", intensity=t)) for t in (0.5, 1.0)}
+    added = {t: opening(s.target, iod) - opening(face.landmarks, iod) for t, s in scenes.items()}
+    assert added[1.0] > 2.5 * OPENING_FOR_TEXTURE and added[0.5] > OPENING_FOR_TEXTURE
+    assert added[0.5] == pytest.approx(added[1.0] / 2, rel=0.1)
+    layers = scenes[1.0].layers
+    assert layers and layers[0].weights.max() == pytest.approx(1.0)
+    # The chin goes down no more than a real broad smile's (0.05 IOD): no lengthened face.
+    c0 = state.canonical
+    c1 = state.frame.to_canonical(scenes[1.0].target)
+    assert 0 < (c0[152, 1] - c1[152, 1]) / np.linalg.norm(c0[33] - c0[263]) < 0.05
+    # Re-detected, the edit's mouth is open by more than a closed-lip smile's.
+    assert lips_gap(analyze(edit(neutral, emotion="happy", intensity=1.0))[0]) > lips_gap(face) + 0.06
 
 
 def test_pixels_outside_the_face_are_bit_identical(neutral, face):
@@ -200,7 +223,7 @@ def test_file_helper_saves_and_loads_expressions(data, tmp_path):
     again = mien.edit_files(other, tmp_path / "o2.png", load_expression=tmp_path / "e.json")
     # The loaded expression is what was saved, and the file helper applies it.
     saved = Expression.from_json((tmp_path / "e.json").read_text())
-    assert saved.values.get("smile", 0) == pytest.approx(0.6, abs=0.05)
+    assert saved.values.get("smile", 0) == pytest.approx(emotion_code("happy", 0.6).values["smile"], abs=0.05)
     pixels = mien.read_photo(other).pixels
     assert np.array_equal(mien.read_photo(again).pixels, edit(pixels, expression=saved))
     assert not np.array_equal(mien.read_photo(again).pixels, pixels)
@@ -301,8 +324,8 @@ def test_every_emotion_moves_the_face_its_own_way(signatures):
     # Angry: brows lowered and drawn together, lids narrowed, lips pressed narrow.
     assert angry["brows"] < -0.03 and angry["brow_gap"] < -0.015 and angry["lids"] < -0.01
     assert angry["width"] < -0.04
-    # Surprised: brows raised high, jaw dropped, eyes widened.
-    assert surprised["brows"] > 0.1 and surprised["open"] > 0.15 and surprised["lids"] > 0.01
+    # Surprised: brows raised high, jaw dropped to a parted mouth (not a yawn), eyes widened.
+    assert surprised["brows"] > 0.1 and 0.08 < surprised["open"] < 0.2 and surprised["lids"] > 0.01
     # Disgusted: brows lowered, lids narrowed, no smile, and the mouth not pressed as in anger.
     assert disgusted["brows"] < -0.015 and disgusted["lids"] < -0.015 and disgusted["corner_left"] < 0.01
     assert disgusted["width"] > angry["width"] + 0.05

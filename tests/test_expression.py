@@ -112,3 +112,74 @@ def test_canonical_landmarks_are_pose_free(lisa):
     shapes = [canonical_landmarks(analyze(img)[0].landmarks)[list(mesh.STABLE)] for img in lisa]
     spread = max(np.linalg.norm(s - shapes[0], axis=1).mean() for s in shapes[1:])
     assert spread < 0.35
+
+
+# ------------------------------------------------------------ the intensity scale (issue 7)
+
+def _gap(d, iod):
+    """Inner-lip opening a canonical displacement adds, in inter-ocular distances."""
+    return float((d[13, 1] - d[14, 1]) / iod)
+
+
+def test_happy_half_is_the_average_london_smile_and_happy_one_a_broad_posed_smile():
+    m = model()
+    iod = m.interocular
+    mean_smile = m.basis[m.index("smile")][: mesh.N_SURFACE, :2].ravel()
+    proj = lambda t: float(m.displacement(emotion_code("happy", t))[: mesh.N_SURFACE, :2].ravel()  # noqa: E731
+                           @ mean_smile / (mean_smile @ mean_smile))
+    # 0.5: the average London smile (the "smile" direction) within 15 %.
+    assert proj(0.5) == pytest.approx(1.0, abs=0.15)
+    # 1: about twice it, a broad smile; the mouth opens on the teeth well beyond where the
+    # donor texture is fully in, corners lift and pull back, cheeks rise.
+    assert proj(1.0) == pytest.approx(2.0, abs=0.3)
+    d1 = m.displacement(emotion_code("happy", 1.0))
+    assert _gap(d1, iod) > 0.1
+    assert (d1[61, 1] + d1[291, 1]) / 2 / iod > 0.08 and (d1[291, 0] - d1[61, 0]) / iod > 0.18
+    assert emotion_code("happy", 1.0).values.get("6", 0) > 0.05
+    # 1.5: exaggerated but still possible: bent toward the smile's plausible maximum.
+    big = emotion_code("happy", 1.5).values["smile"]
+    assert 1.2 * emotion_code("happy", 1.0).values["smile"] < big < 2.7
+
+
+def test_surprise_parts_the_mouth_and_never_yawns():
+    m = model()
+    iod = m.interocular
+    gaps = [_gap(m.displacement(emotion_code("surprised", t)), iod) for t in (0.5, 1.0, 1.5)]
+    assert 0.05 < gaps[0] < gaps[1] < gaps[2]
+    assert gaps[1] < 0.2 and gaps[2] < 0.28          # about 1.5 and 2.4 cm: a parted mouth
+    # Any request of the jaw, at the largest intensity accepted, stays a parted mouth.
+    assert _gap(1.5 * m.basis[m.index("26")] + 1.5 * m.basis[m.index("25")], iod) < 0.25
+
+
+def test_the_jaw_turns_rigidly_and_no_action_unit_reshapes_the_nose():
+    m = model()
+    jaw = m.basis[m.index("26")]
+    # Chin and lower lip drop together (within 15 %): the chin is not stretched.
+    assert jaw[152, 1] < 0 and abs(jaw[152, 1] - jaw[14, 1]) < 0.15 * abs(jaw[14, 1])
+    # The upper lip and the nose stay; the jaw's corners (near the joint) move least.
+    assert abs(jaw[13, 1]) < 0.05 * abs(jaw[14, 1]) and np.abs(jaw[1]).max() < 1e-6
+    assert abs(jaw[172, 1]) < 0.6 * abs(jaw[152, 1])
+    midline = [1, 2, 4, 5, 6, 19, 94, 168, 195, 197]
+    for name in m.directions:
+        if name[0].isdigit():
+            d = m.basis[m.index(name)]
+            assert np.abs(d[midline, :2]).max() < 0.01 * m.interocular, name
+    # The nose wrinkler lifts the nostril wings (the regression's column pulled them down).
+    assert m.basis[m.index("9")][[48, 278], 1].min() > 0.03 * m.interocular
+
+
+def test_plausible_amounts_bend_smoothly_below_their_maximum():
+    from mien.expression import MAX_INTENSITY, PLAUSIBLE_MAX, plausible
+
+    for name, top in (("12", MAX_INTENSITY), ("smile", PLAUSIBLE_MAX["smile"])):
+        xs = np.linspace(0, 3 * top, 301)
+        ys = np.array([plausible(name, x) for x in xs])
+        assert ys.max() < top and np.all(np.diff(ys) > 0)          # below the top, increasing
+        assert np.allclose(ys[xs <= 0.7 * top], xs[xs <= 0.7 * top])  # unchanged up to the knee
+        slopes = np.diff(ys) / np.diff(xs)
+        assert np.abs(np.diff(slopes)).max() < 0.05                 # no kink
+    assert plausible("gaze_x", 5.0) == 5.0
+    # Emotion codes grow evenly up to 1: no bending in the range LIE measures.
+    for emotion, mix in EMOTIONS.items():
+        for k, v in emotion_code(emotion, 1.0).values.items():
+            assert v == pytest.approx(mix[k], rel=0.05), (emotion, k)

@@ -115,8 +115,15 @@ SIDED_AUS = ("1", "2", "4", "5", "6", "7", "9", "10", "12", "14", "15", "20", "4
 #: Emotions as FACS prototypes at intensity 1 (Ekman & Friesen); happy is the smile
 #: measured on the London pairs. These are the prior that scripts/fit_emotions.py starts
 #: from and regularises toward.
+#:
+#: The intensity scale: 1 is the apex of a clear, *posed* expression (as in
+#: posed-expression databases), 0.5 a moderate everyday one, 1.5 exaggerated but still
+#: anatomically possible. The "smile" direction is the *average* London smile (moderate:
+#: mouth barely parted, little cheek raise), so happy 0.5 is that smile and happy 1 twice
+#: its size; ``data/emotions.json`` holds the measured broad smile (see
+#: ``scripts/build_expression_model.py``).
 FACS_EMOTIONS: dict[str, dict[str, float]] = {
-    "happy": {"smile": 1.0},
+    "happy": {"smile": 2.0},
     "sad": {"1": 0.9, "4": 0.5, "15": 0.9, "17": 0.3, "43": 0.15},
     "angry": {"4": 1.0, "5": 0.3, "7": 0.8, "23": 0.8, "24": 0.5},
     "surprised": {"1": 1.0, "2": 1.0, "5": 0.8, "25": 1.0, "26": 0.55},
@@ -144,6 +151,15 @@ EMOTION_NAMES = ("neutral", *EMOTIONS)
 HAPPY_FACS = {"6": 0.8, "12": 1.0, "25": 0.4}
 #: Largest emotion intensity accepted (exaggeration beyond the prototype).
 MAX_INTENSITY = 1.5
+#: The most of each direction an emotion may ask for: Action Units at 1 are the apex of a
+#: posed expression and 1.5 exaggerated (``AU_PEAK`` in scripts/build_expression_model.py),
+#: so an emotion's mix times its intensity is softly limited to 1.5 per AU; the smile at
+#: 1 is the average London smile and the broadest London (training) smile projects at 2.1
+#: of it, so it is limited to 2.6, a quarter beyond the broadest real one (happy 1.5
+#: reaches 2.54). See :func:`plausible`.
+PLAUSIBLE_MAX: dict[str, float] = {"smile": 2.6}
+#: Fraction of :data:`PLAUSIBLE_MAX` up to which amounts pass unchanged.
+_KNEE = 0.7
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,13 +299,32 @@ class Expression:
         return cls(values)
 
 
+def plausible(name: str, amount: float) -> float:
+    """``amount`` of direction ``name`` kept within its anatomically plausible range.
+
+    Unchanged up to 70 % of the direction's maximum (:data:`PLAUSIBLE_MAX`, 1.5 for an
+    Action Unit), then bending smoothly (continuous slope) toward the maximum, which it
+    never reaches. Gaze and pucker pass unchanged.
+    """
+    top = PLAUSIBLE_MAX.get(name, MAX_INTENSITY if name[:1].isdigit() else None)
+    if top is None:
+        return float(amount)
+    knee = _KNEE * top
+    a = float(amount)
+    if abs(a) <= knee:
+        return a
+    room = top - knee
+    return float(np.sign(a) * (knee + room * np.tanh((abs(a) - knee) / room)))
+
+
 def emotion_code(emotion: str, intensity: float = 1.0) -> Expression:
-    """The code of an emotion at an intensity in ``[0, MAX_INTENSITY]``."""
+    """The code of an emotion at an intensity in ``[0, MAX_INTENSITY]``: its mix at 1
+    (:data:`EMOTIONS`) times the intensity, each amount kept plausible (:func:`plausible`)."""
     name = emotion.strip().lower()
     if name not in EMOTIONS:
         raise InputError(f"unknown emotion {emotion!r}; choose from {', '.join(EMOTION_NAMES)}")
-    check_intensity(intensity)
-    return Expression(dict(EMOTIONS[name])) * intensity
+    t = check_intensity(intensity)
+    return Expression({k: plausible(k, v * t) for k, v in EMOTIONS[name].items()})
 
 
 def check_intensity(intensity: float, name: str = "intensity") -> float:

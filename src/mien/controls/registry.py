@@ -80,7 +80,7 @@ MAX_ROTATION = 15.0
 
 #: Every numeric control, in the order ``--help`` lists them.
 CONTROLS: tuple[Control, ...] = (
-    Control("intensity", 0.0, MAX_INTENSITY, 1.0, "How much of the emotion, 0 to 1 (up to 1.5 to exaggerate).",
+    Control("intensity", 0.0, MAX_INTENSITY, 1.0, "How much of the emotion: 0.5 an everyday one, 1 a clear posed one, 1.5 exaggerated.",
             kind="amount"),
     Control("smile", -1.0, 1.0, 0.0, "Smile (1) or frown (-1).", plus={"smile": 1.0}, minus={"15": 1.0}),
     Control("brows", -1.0, 1.0, 0.0, "Brows up (1) or down (-1).",
