@@ -119,8 +119,10 @@ def test_revealed_band_is_sclera_coloured(session):
 
 
 @pytest.mark.parametrize("controls", [{"au": {"43": 0.6}}, {"au": {"4": 1.0}}, {"au": {"12": 0.8}},
-                                      {"gaze_y": 1.0}, {"au": {"43L": 1.0}}, {"emotion": "sad"}])
+                                      {"gaze_y": 1.0}, {"au": {"43L": 1.0}}, {"emotion": "sad"},
+                                      {"roll": 15.0}, {"yaw": -15.0}, {"pitch": 10.0}])
 def test_no_layer_when_no_lid_rises(session, controls):
+    """Closing, frowning, smiling, looking up, turning or tilting the head raise no lid."""
     scene = session.scene(Request.from_controls(**controls))
     assert _eye_layers(scene) == []
     assert eyes.layers(session.faces[0], scene.target) == ()

@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from . import mesh
+from .expression import align_to
 from .face import Face
 from .image import from_float, to_float
 from .scene import Layer
@@ -306,10 +307,20 @@ def analyse(pixels: np.ndarray, face: Face, sclera: Sclera | None = None) -> _An
     return _Analysis(crop, white, offset, origin, u, up, eyes)
 
 
+def pose_free(face: Face, target: np.ndarray) -> np.ndarray:
+    """``(478, 3)`` ``target`` brought back into ``face``'s head pose (similarity on the
+    stable points, :func:`mien.expression.align_to`): what is left is expression, so a
+    head turn or tilt is not read as lids moving against the iris."""
+    return align_to(np.asarray(target, np.float64), face.landmarks)
+
+
 def lid_raise(face: Face, target: np.ndarray, side: str, up: np.ndarray | None = None) -> np.ndarray:
     """``(9,)`` how far each upper-lid landmark of one eye (:data:`UPPER`, corners
     included) rises in ``target`` relative to the eye's iris centre, pixels along the
-    face's up direction (negative: lowered)."""
+    face's up direction (negative: lowered).
+
+    ``target`` should be in the face's own head pose (:func:`pose_free`); with a head
+    rotation in it, the rotation reads as lid motion."""
     if up is None:
         up = _frame(face)[2]
     tgt = np.asarray(target, np.float64)[:, :2]
@@ -426,7 +437,7 @@ def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysi
     Args:
         pixels: ``(H, W, 3)`` ``uint8``/``uint16`` RGB photo the face is in.
         face: the face being edited.
-        target: ``(478, 3)`` its target landmarks (pixels).
+        target: ``(478, 3)`` its target landmarks (pixels), in any head pose.
         analysis: :func:`analyse` of the face, if already done (it is cached per face by
             :func:`layers`).
 
@@ -437,7 +448,8 @@ def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysi
     """
     iod = max(face.interocular, 1.0)
     _, _, up = _frame(face)
-    raises = {side: np.maximum(lid_raise(face, target, side, up), 0.0) for side in ("R", "L")}
+    own_pose = pose_free(face, target)
+    raises = {side: np.maximum(lid_raise(face, own_pose, side, up), 0.0) for side in ("R", "L")}
     if max(float(v.max()) for v in raises.values()) < MIN_RAISE * iod:
         return None
     an = analysis if analysis is not None else analyse(pixels, face)
@@ -485,7 +497,8 @@ def layers(state, target: np.ndarray) -> tuple[Layer, ...]:
     face = state.face
     iod = max(face.interocular, 1.0)
     up = _frame(face)[2]
-    if max(float(lid_raise(face, target, side, up).max()) for side in ("R", "L")) < MIN_RAISE * iod:
+    own_pose = pose_free(face, target)
+    if max(float(lid_raise(face, own_pose, side, up).max()) for side in ("R", "L")) < MIN_RAISE * iod:
         return ()
     with _LOCK:
         hit = _CACHE.get(state)
