@@ -141,3 +141,22 @@ def test_the_donor_colour_is_unchanged_where_the_light_is_the_donors(session):
     # While on the session's own photo the gain follows its eye whites.
     lit = session.faces[0].lit(Scene(face, target, (layer,))).layers[0]
     assert lit.target_white is state.sclera
+
+
+def test_the_teeth_measure_reads_real_smiles_and_sees_blue_teeth(london):
+    """metrics.teeth_colour: real teeth sit near the eye whites' colour (London smiles:
+    a* within a few units, b* slightly positive); a closed mouth shows no teeth; teeth
+    tinted blue read a negative b*."""
+    from mien.detect import analyze
+    from mien.evaluation.metrics import teeth_colour
+
+    neutral, happy = london("020")
+    face = analyze(happy)[0]
+    t = teeth_colour(happy, face)
+    assert t is not None and t.count > 100 and t.sclera_confidence > 0.8
+    assert abs(t.offset[0]) < 6 and -2 < t.offset[1] < 12, t.offset
+    assert teeth_colour(neutral, analyze(neutral)[0]) is None
+    blue = happy.copy()
+    mask = face.mask("mouth_interior") > 0
+    blue[mask] = np.clip(blue[mask].astype(int) * [0.85, 0.95, 1.15], 0, 255).astype(np.uint8)
+    assert teeth_colour(blue, face).offset[1] < t.offset[1] - 8

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .. import mesh
 from ..face import Face
 from ..image import to_float
 
@@ -129,7 +130,7 @@ def teeth_colour(pixels: np.ndarray, face: Face) -> TeethColour | None:
     """
     from ..sclera import linear, measure
 
-    poly = face.points[list(mesh_inner_lips())].astype(np.float64)
+    poly = face.points[list(mesh.LIPS_INNER)].astype(np.float64)
     x0, y0 = np.floor(poly.min(axis=0)).astype(int) - 2
     x1, y1 = np.ceil(poly.max(axis=0)).astype(int) + 3
     h, w = pixels.shape[:2]
@@ -154,12 +155,6 @@ def teeth_colour(pixels: np.ndarray, face: Face) -> TeethColour | None:
     s = measure(pixels, face)
     sc = lab(s.colour)
     return TeethColour(teeth[1:] - sc[1:], teeth, sc, int(keep.sum()), s.confidence, float(high[keep].std()))
-
-
-def mesh_inner_lips() -> tuple[int, ...]:
-    from .. import mesh
-
-    return mesh.LIPS_INNER
 
 
 EMOTION_LABELS = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")
