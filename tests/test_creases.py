@@ -121,7 +121,7 @@ def test_the_highlight_is_on_the_side_of_the_light(light_x):
     app = creases.Appearance(np.array([light_x, 0.0]), 1.0, 0.0)
     names = [f.name for f in creases.folds()]
     g = names.index("glabella_L")
-    prof = creases.profiles()[g]
+    prof = creases.profile(g)
     dark, bright = creases.fold_maps(app)[g]
     _, _, x0, _ = prof.box
     cols = np.arange(bright.shape[1]) + x0

@@ -11,7 +11,7 @@ so they follow any face through its mesh.
   (glabella furrows for AU4, forehead lines for AU1/AU2, crow's feet and the lower-lid
   bulge for AU6, nose-bridge lines for AU9, nasolabial fold for AU6/9/10/12, dimples for
   AU14, lip-corner creases for AU15, the chin's mentolabial groove and orange-peel
-  dimpling for AU17). It has two parts: an *occlusion* profile (the groove's darkness,
+  dimpling for AU17 and, weaker, AU24). It has two parts: an *occlusion* profile (the groove's darkness,
   light-independent) and a *height* profile (the ridge), whose shading is Lambertian in
   the photo's own light: ``delta log I = -light . grad(height)``.
 * Per face, once (:func:`appearance`): the photo's dominant light direction (a fit of its
@@ -261,14 +261,16 @@ def folds() -> tuple[Fold, ...]:
     out.append(Fold("nose_root", {"4": 0.25, "9": 0.7}, "",
                     np.array([root + iod * np.array([-0.07, 0.01]), root, root + iod * np.array([0.07, 0.01])]),
                     (0.007 * iod, 0.08), (0.02 * iod, 0.12, 0.0), np.array([0.0, -1.0]), 0.35))
-    # Mentolabial groove (AU17 pushes the chin boss up under the lower lip).
+    # Mentolabial groove: AU17 pushes the chin boss up under the lower lip, and AU24's
+    # pressed lips bulge the skin below them.
     a, b = p[18] + iod * np.array([0.0, 0.025]), p[83] + iod * np.array([-0.06, 0.0])
     bm = p[mirror[83]] + iod * np.array([0.06, 0.0])
-    out.append(Fold("mentolabial", {"17": 1.0}, "", np.array([b, a, bm]),
+    out.append(Fold("mentolabial", {"17": 1.0, "24": 0.5}, "", np.array([b, a, bm]),
                     (0.014 * iod, 0.12), (0.05 * iod, 0.2, 1.0), np.array([0.0, 1.0]), 0.35))
-    # Chin dimpling (orange peel): a patch of small pits over the chin boss.
+    # Chin dimpling (orange peel): a patch of small pits over the chin boss (AU17, and
+    # a strong lip press).
     centre = (p[199] + p[200]) / 2
-    out.append(Fold("chin_peel", {"17": 1.0}, "", np.array([centre, [0.17 * iod, 0.085 * iod]]),
+    out.append(Fold("chin_peel", {"17": 1.0, "24": 0.3}, "", np.array([centre, [0.17 * iod, 0.085 * iod]]),
                     (0.01 * iod, 0.07), (0.02 * iod, 0.2, 0.0), np.array([0.0, -1.0]), 0.0, kind="peel"))
     return tuple(out)
 
@@ -283,36 +285,40 @@ class Profile:
         box: ``(y0, y1, x0, x1)`` window in the frame.
         occlusion: ``(h, w)`` ``float32`` groove darkness, 1 at the groove's deepest.
         height: ``(h, w)`` ``float32`` ridge height in frame pixels.
-        support: ``(T,)`` ``float64`` weight of each canonical triangle in the fold's
-            compression measure.
     """
 
     box: tuple[int, int, int, int]
     occlusion: np.ndarray
     height: np.ndarray
-    support: np.ndarray
 
 
 def _polyline_coords(pts: np.ndarray, xs: np.ndarray, ys: np.ndarray):
     """Signed perpendicular distance, distance and arc-length fraction of each pixel to a
-    polyline. ``xs``/``ys`` ``(N,)``; returns three ``(N,)`` arrays (sign: positive on
-    the left-hand normal ``(-ty, tx)``)."""
-    a, b = pts[:-1], pts[1:]
-    seg = b - a
+    polyline. ``pts`` ``(K, 2)``; ``xs``/``ys`` ``(N,)``; returns three ``(N,)`` arrays
+    (sign: positive on the left-hand normal ``(-ty, tx)`` of the nearest segment)."""
+    pts = np.asarray(pts, np.float64)
+    seg = np.diff(pts, axis=0)
     length = np.linalg.norm(seg, axis=1)
     cum = np.concatenate([[0.0], np.cumsum(length)])
-    q = np.stack([xs, ys], axis=1)[:, None, :]  # (N, 1, 2)
-    t = np.clip(((q - a) * seg).sum(axis=2) / np.maximum(length**2, 1e-9), 0.0, 1.0)
-    proj = a + t[..., None] * seg
-    d = np.linalg.norm(q - proj, axis=2)  # (N, S)
-    k = d.argmin(axis=1)
-    n = np.arange(len(xs))
-    dist = d[n, k]
-    tang = seg[k] / np.maximum(length[k], 1e-9)[:, None]
-    rel = q[:, 0, :] - proj[n, k]
-    signed = tang[:, 0] * rel[:, 1] - tang[:, 1] * rel[:, 0]
-    signed = np.where(np.abs(signed) > 1e-9, np.sign(signed), 1.0) * dist
-    frac = (cum[k] + t[n, k] * length[k]) / max(cum[-1], 1e-9)
+    xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+    best = np.full(xs.shape, np.inf)
+    k_best = np.zeros(xs.shape, np.int64)
+    t_best = np.zeros(xs.shape)
+    for k in range(len(seg)):
+        dx, dy = xs - pts[k, 0], ys - pts[k, 1]
+        t = np.clip((dx * seg[k, 0] + dy * seg[k, 1]) / max(length[k] ** 2, 1e-9), 0.0, 1.0)
+        d2 = (dx - t * seg[k, 0]) ** 2 + (dy - t * seg[k, 1]) ** 2
+        closer = d2 < best
+        best = np.where(closer, d2, best)
+        k_best = np.where(closer, k, k_best)
+        t_best = np.where(closer, t, t_best)
+    dist = np.sqrt(best)
+    tang = seg[k_best] / np.maximum(length[k_best], 1e-9)[:, None]
+    rx = xs - (pts[k_best, 0] + t_best * seg[k_best, 0])
+    ry = ys - (pts[k_best, 1] + t_best * seg[k_best, 1])
+    cross = tang[:, 0] * ry - tang[:, 1] * rx
+    signed = np.where(np.abs(cross) > 1e-9, np.sign(cross), 1.0) * dist
+    frac = (cum[k_best] + t_best * length[k_best]) / max(cum[-1], 1e-9)
     return signed, dist, frac
 
 
@@ -321,7 +327,7 @@ def _wander(pts: np.ndarray, rng: np.random.Generator, amount: float) -> np.ndar
     ``amount`` pixels (zero at the ends)."""
     seg = np.linalg.norm(np.diff(pts, axis=0), axis=1)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
-    n = max(int(cum[-1] / 3.0), 4)
+    n = int(np.clip(cum[-1] / 5.0, 4, 24))
     t = np.linspace(0, cum[-1], n)
     fine = np.stack([np.interp(t, cum, pts[:, 0]), np.interp(t, cum, pts[:, 1])], axis=1)
     tang = np.gradient(fine, axis=0)
@@ -380,7 +386,6 @@ def _profile(fold: Fold, seed: int) -> Profile:
     x1, y1 = int(min(np.ceil(hi[0]) + 1, FRAME)), int(min(np.ceil(hi[1]) + 1, FRAME))
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     h, w = yy.shape
-    tris, cent, skin = _triangle_geometry()
     if fold.kind == "peel":
         # Band-passed noise: its troughs are the pits, its crests the bumps between.
         rng = np.random.default_rng(seed)
@@ -393,8 +398,6 @@ def _profile(fold: Fold, seed: int) -> Profile:
         occ = (pit / max(pit.max(), 1e-9) * 2.0).clip(0, 1) * env
         # Pits are dips: the height is the band itself (slope ~ ``slope`` at its steepest).
         height = band * env * (slope * 0.6 * sg / 2.0)
-        ec = ((cent[:, 0] - centre[0]) / radii[0]) ** 2 + ((cent[:, 1] - centre[1]) / radii[1]) ** 2
-        support = np.exp(-ec) * skin
     else:
         # Real folds are neither straight nor even: the line wanders a little (a
         # fraction of its width) and its depth varies along it (deterministic per fold).
@@ -414,17 +417,42 @@ def _profile(fold: Fold, seed: int) -> Profile:
         # e^0.5), notched by the groove itself (walls of slope ``WALL`` x ``slope``).
         height = (slope * sr * np.exp(0.5) * np.exp(-0.5 * (r / sr) ** 2)
                   - WALL * slope * sg * np.exp(0.5) * np.exp(-0.5 * (dist / sg) ** 2)) * tp
-        _, dc, _ = _polyline_coords(pts, cent[:, 0], cent[:, 1])
-        reach = max(sr * (1 + abs(offset)), 3 * sg, SUPPORT_IOD * _iod())
-        support = np.exp(-0.5 * (dc / reach) ** 2) * skin
-    support = np.where(support > 0.05, support, 0.0)
-    return Profile((y0, y1, x0, x1), occ.astype(np.float32), height.astype(np.float32), support)
+    return Profile((y0, y1, x0, x1), occ.astype(np.float32), height.astype(np.float32))
 
 
 @lru_cache(maxsize=1)
+def supports() -> np.ndarray:
+    """``(F, T)`` ``float64`` weight of each canonical triangle in each fold's
+    compression measure: skin triangles near the fold (Gaussian in the distance of their
+    centroid from the fold line, or inside a peel's ellipse)."""
+    _, cent, skin = _triangle_geometry()
+    out = []
+    for fold in folds():
+        sg, _ = fold.groove
+        sr, _, offset = fold.ridge
+        if fold.kind == "peel":
+            centre, radii = fold.points
+            e = ((cent[:, 0] - centre[0]) / radii[0]) ** 2 + ((cent[:, 1] - centre[1]) / radii[1]) ** 2
+            w = np.exp(-e)
+        else:
+            _, dc, _ = _polyline_coords(fold.points, cent[:, 0], cent[:, 1])
+            reach = max(sr * (1 + abs(offset)), 3 * sg, SUPPORT_IOD * _iod())
+            w = np.exp(-0.5 * (dc / reach) ** 2)
+        w = w * skin
+        out.append(np.where(w > 0.05, w, 0.0))
+    return np.array(out)
+
+
+@lru_cache(maxsize=None)
+def profile(i: int) -> Profile:
+    """Fold ``i`` of :func:`folds` drawn at drive 1 (cached; drawn on first need, so an
+    edit pays only for the folds it drives)."""
+    return _profile(folds()[i], 17 + i)
+
+
 def profiles() -> tuple[Profile, ...]:
-    """Every fold of :func:`folds` drawn at drive 1 (cached)."""
-    return tuple(_profile(f, 17 + i) for i, f in enumerate(folds()))
+    """Every fold of :func:`folds` drawn at drive 1."""
+    return tuple(profile(i) for i in range(len(folds())))
 
 
 @lru_cache(maxsize=1)
@@ -543,8 +571,16 @@ def measure(pixels: np.ndarray, landmarks: np.ndarray) -> Appearance:
     sel[::2, :] = False
     sel[:, ::2] = False
     n = normals[sel]
-    a = np.concatenate([np.ones((len(n), 1), np.float32), n], axis=1)
-    coef, *_ = np.linalg.lstsq(a, low[sel], rcond=None)
+    a = np.concatenate([np.ones((len(n), 1), np.float32), n], axis=1).astype(np.float64)
+    b = low[sel].astype(np.float64)
+    # Robust (Huber-weighted) least squares: a beard, a mole or a strand of hair is not light.
+    wt = np.ones(len(b))
+    for _ in range(3):
+        sw = np.sqrt(wt)
+        coef, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
+        res = np.abs(b - a @ coef)
+        scale = 1.4826 * np.median(res) + 1e-6
+        wt = np.minimum(1.0, 1.5 * scale / np.maximum(res, 1e-9))
     light = np.array([coef[1], coef[2]], np.float64)
     strength = float(np.linalg.norm(light))
     if strength < MIN_LIGHT:
@@ -571,41 +607,62 @@ def measure(pixels: np.ndarray, landmarks: np.ndarray) -> Appearance:
     return Appearance(light, float(np.clip(contrast / REF_CONTRAST, 0.6, 1.4)), blur, contrast)
 
 
-_CACHE: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
-def _face_maps(state: "FaceState") -> tuple[Appearance, list[tuple[np.ndarray, np.ndarray]]]:
-    """Per face, once: its :class:`Appearance` and each fold's log-ratio map at drive 1
-    in that photo's light, contrast and blur, split into darkening and brightening:
-    ``[(dark (h, w), bright (h, w)), ...]`` in each fold's window."""
-    with _LOCK:
-        hit = _CACHE.get(state)
-    if hit is not None:
-        return hit
-    app = measure(state.pixels, state.face.landmarks)
-    out = fold_maps(app)
-    with _LOCK:
-        _CACHE[state] = (app, out)
-    return app, out
+def fold_map(app: Appearance, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``i``'s log-ratio map at drive 1 under ``app``, split into darkening and
+    brightening: ``(dark, bright)``, ``(h, w)`` ``float32`` each, in the fold's window
+    (:attr:`Profile.box`)."""
+    fold, prof = folds()[i], profile(i)
+    occ, height = prof.occlusion, prof.height
+    if app.blur > 0.3:
+        occ = cv2.GaussianBlur(occ, (0, 0), app.blur)
+        height = cv2.GaussianBlur(height, (0, 0), app.blur)
+    gy, gx = np.gradient(height)
+    m = (-fold.groove[1] * occ - (app.light[0] * gx + app.light[1] * gy)) * (app.contrast * DEPTH)
+    y0, y1, x0, x1 = prof.box
+    m = m * skin_mask()[y0:y1, x0:x1]
+    return np.minimum(m, 0).astype(np.float32), np.maximum(m, 0).astype(np.float32)
 
 
 def fold_maps(app: Appearance) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each fold's log-ratio map at drive 1 under ``app``: ``[(dark, bright), ...]``,
-    ``(h, w)`` ``float32`` each, in the fold's window (:attr:`Profile.box`)."""
-    mask = skin_mask()
-    out = []
-    for fold, prof in zip(folds(), profiles()):
-        occ, height = prof.occlusion, prof.height
-        if app.blur > 0.3:
-            occ = cv2.GaussianBlur(occ, (0, 0), app.blur)
-            height = cv2.GaussianBlur(height, (0, 0), app.blur)
-        gy, gx = np.gradient(height)
-        m = (-fold.groove[1] * occ - (app.light[0] * gx + app.light[1] * gy)) * (app.contrast * DEPTH)
-        y0, y1, x0, x1 = prof.box
-        m = m * mask[y0:y1, x0:x1]
-        out.append((np.minimum(m, 0).astype(np.float32), np.maximum(m, 0).astype(np.float32)))
-    return out
+    """:func:`fold_map` for every fold."""
+    return [fold_map(app, i) for i in range(len(folds()))]
+
+
+class FaceFolds:
+    """One face's folds in its photo's appearance, each drawn on first need.
+
+    ``FaceFolds(app)[i]`` is :func:`fold_map` ``(app, i)``, kept.
+    """
+
+    def __init__(self, app: Appearance) -> None:
+        self.appearance = app
+        self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            hit = self._maps.get(i)
+        if hit is None:
+            hit = fold_map(self.appearance, i)
+            with self._lock:
+                self._maps[i] = hit
+        return hit
+
+
+_CACHE: "weakref.WeakKeyDictionary[object, FaceFolds]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def face_folds(state: "FaceState") -> FaceFolds:
+    """The :class:`FaceFolds` of one face of a session: its photo's appearance is
+    measured once (:func:`measure`) and kept, weakly, with the face's state."""
+    with _LOCK:
+        hit = _CACHE.get(state)
+    if hit is None:
+        hit = FaceFolds(measure(state.pixels, state.face.landmarks))
+        with _LOCK:
+            hit = _CACHE.setdefault(state, hit)
+    return hit
 
 
 # ----------------------------------------------------------------- per request
@@ -645,7 +702,7 @@ def compression(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     tris, _, _ = _triangle_geometry()
     a_s = _areas(np.asarray(source, np.float64)[:, :2], tris)
     a_t = _areas(np.asarray(target, np.float64)[:, :2], tris)
-    sup = np.stack([p.support for p in profiles()])  # (F, T)
+    sup = supports()
     return 1.0 - (sup @ a_t) / np.maximum(sup @ a_s, 1e-9)
 
 
@@ -703,14 +760,14 @@ def weights(values: dict, source: np.ndarray, target: np.ndarray, smile: float =
     return MAX_DEPTH * np.tanh(w / MAX_DEPTH)
 
 
-def crease_map(values: dict, source: np.ndarray, target: np.ndarray,
-               maps: list[tuple[np.ndarray, np.ndarray]], smile: float = 0.0) -> np.ndarray | None:
+def crease_map(values: dict, source: np.ndarray, target: np.ndarray, maps, smile: float = 0.0) -> np.ndarray | None:
     """The creases of a code change, given the folds drawn for one photo.
 
     Args:
         values: the code change, ``{direction: intensity}``.
         source, target: ``(478, 2+)`` landmarks before and after the warp (pixels).
-        maps: :func:`fold_maps` for the photo.
+        maps: the photo's folds, indexable by fold number (:func:`fold_maps`' list, or
+            a :class:`FaceFolds`).
         smile: the change's ``"smile"`` amount (see :func:`drives`).
 
     Returns:
@@ -718,20 +775,20 @@ def crease_map(values: dict, source: np.ndarray, target: np.ndarray,
         (``>= 0``) log ratios, or ``None`` when no fold is driven.
     """
     w = weights(values, source, target, smile)
-    if not (w > 1e-4).any():
+    active = np.flatnonzero(w > 1e-4)
+    if active.size == 0:
         return None
     out = np.zeros((2, FRAME, FRAME), np.float32)
-    for wi, prof, (dark, bright) in zip(w, profiles(), maps):
-        if wi > 1e-4:
-            y0, y1, x0, x1 = prof.box
-            out[0, y0:y1, x0:x1] += np.float32(wi) * dark
-            out[1, y0:y1, x0:x1] += np.float32(wi) * bright
+    for i in active:
+        y0, y1, x0, x1 = profile(int(i)).box
+        dark, bright = maps[int(i)]
+        out[0, y0:y1, x0:x1] += np.float32(w[i]) * dark
+        out[1, y0:y1, x0:x1] += np.float32(w[i]) * bright
     return out
 
 
 def crease_log_ratio(state: "FaceState", change: "Expression", target: np.ndarray) -> np.ndarray | None:
-    """:func:`crease_map` for one face of a session: its photo's light, contrast and
-    sharpness are measured once per face and kept (weakly) with the face's state.
+    """:func:`crease_map` for one face of a session (:func:`face_folds`).
 
     Returns:
         ``(2, FRAME, FRAME)`` ``float32`` darkening and brightening, or ``None``.
@@ -740,8 +797,7 @@ def crease_log_ratio(state: "FaceState", change: "Expression", target: np.ndarra
     smile = float(values.get("smile", 0.0))
     if not drives(values, smile).any():
         return None
-    _, maps = _face_maps(state)
-    return crease_map(values, state.face.landmarks, target, maps, smile)
+    return crease_map(values, state.face.landmarks, target, face_folds(state), smile)
 
 
 def to_rgb(pair: np.ndarray) -> np.ndarray:
