@@ -113,6 +113,7 @@ class _Eye:
     linear: np.ndarray
     confidence: float
     grain: np.ndarray
+    margins: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,9 +145,65 @@ def _st(points: np.ndarray, origin: np.ndarray, u: np.ndarray, up: np.ndarray) -
     return d @ u, d @ up
 
 
+def _tilt(s_pts: np.ndarray, t_pts: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """``cos`` of the angle between a lid curve (points ``(s_pts, t_pts)``, sorted by
+    ``s``) and the eye axis at ``s``: a depth measured along ``t`` below a steep part of
+    the lid (near the corners) times this is the distance from the lid."""
+    ds, dt = np.diff(s_pts), np.diff(t_pts)
+    seg = dt / np.maximum(ds, 1e-6)
+    at = np.concatenate([[seg[0]], (seg[1:] + seg[:-1]) / 2, [seg[-1]]])
+    slope = np.interp(s, s_pts, at)
+    return (1.0 / np.sqrt(1.0 + slope**2)).astype(np.float32)
+
+
 def _curve(s_pts: np.ndarray, t_pts: np.ndarray, s: np.ndarray) -> np.ndarray:
     order = np.argsort(s_pts)
     return np.interp(s, s_pts[order], t_pts[order]).astype(np.float32)
+
+
+def _lash_margins(s, t, lid_t, low_t, lum, rho, radius, width, s_bins, inside_s, centre_s) -> np.ndarray:
+    """``(n_s,)`` how far below the upper-lid landmarks the lid's dark edge (lashes, lid
+    margin, its shadow) reaches into the opening, per column bin, pixels along ``t``.
+
+    In columns beside the iris: the depth where the luminance first climbs half-way from
+    the darkest value near the lid to the column's bright sclera. Over the iris (dark
+    itself: lashes cannot be told from it) :data:`LASH_MARGIN`, so no slice of the iris
+    moves with the lid. At least :data:`LASH_MARGIN`, at most 0.07 eye widths.
+    """
+    lo, hi = LASH_MARGIN * width, 0.07 * width
+    out = np.full(len(s_bins), np.nan, np.float32)
+    step = max(0.5, width / 80)
+    depth = lid_t - t
+    zone = inside_s & (depth >= 0) & (t > low_t) & (rho > 1.15 * radius) & (depth < 0.3 * width)
+    idx = np.clip(np.searchsorted(s_bins, s[zone]), 0, len(s_bins) - 1)
+    dz, lz = depth[zone], lum[zone]
+    for b in range(len(s_bins)):
+        sel = idx == b
+        if sel.sum() < 6:
+            continue
+        k = (dz[sel] / step).astype(int)
+        if k.min() > 0 or k.max() < 2 * hi / step:
+            continue                          # the column must run from the lid down into the white
+        prof = np.array([np.median(lz[sel][k == j]) if (k == j).any() else np.nan for j in range(k.max() + 1)])
+        ok = np.isfinite(prof)
+        if ok.sum() < 4:
+            continue
+        prof = np.interp(np.arange(len(prof)), np.flatnonzero(ok), prof[ok])
+        top = prof[: max(2, int(hi / step))]
+        dark, bright = top.min(), np.percentile(prof, 90)
+        if bright < 1.3 * dark:
+            continue
+        first = int(np.argmin(top))
+        above = np.flatnonzero(prof[first:] > dark + 0.5 * (bright - dark))
+        if above.size:
+            out[b] = (first + above[0]) * step
+    out[np.abs(s_bins - centre_s) < 1.2 * radius] = lo
+    have = np.isfinite(out)
+    if have.sum() >= 1:
+        out = np.interp(s_bins, s_bins[have], out[have]).astype(np.float32)
+    else:
+        out[:] = lo
+    return np.clip(out, lo, hi).astype(np.float32)
 
 
 def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray, origin: np.ndarray,
@@ -185,6 +242,9 @@ def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray
     profile = (1.0 - SHADOW_PRIOR * np.exp(-depths / max(0.08 * width, 1.0))).astype(np.float32)
     bins = 24
     s_bins = np.linspace(up_s.min(), up_s.max(), bins)
+    margins = _lash_margins(s, t, lid_t, low_t, lum, rho, radius, width, s_bins, inside_s, centre[0])
+    margin = np.interp(s, s_bins, margins).astype(np.float32)
+    cand = cand & (t < lid_t - margin)
     colour = np.zeros((bins, 3), np.float32)
     confidence = 0.0
     spread = 0.02
@@ -193,7 +253,9 @@ def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray
         sat = (rgb.max(1) - rgb.min(1)) / (rgb.max(1) + 1e-4)
         ref = np.percentile(lum[cand], 90)
         keep = (lum[cand] > 0.3 * ref) & (sat < np.percentile(sat, 75) + 0.05)
-        rgb, ss, depth = rgb[keep], s[cand][keep], (lid_t - margin - t)[cand][keep]
+        order = np.argsort(up_s)
+        tilt = _tilt(up_s[order], up_t[order], s)
+        rgb, ss, depth = rgb[keep], s[cand][keep], ((lid_t - margin - t) * tilt)[cand][keep]
         confidence = float(np.clip(keep.sum() / (0.02 * width * width + 1), 0, 1))
         # The sclera's fine texture (veins, skin of the eye, sensor noise): its relative
         # spread about a local mean, robustly.
@@ -260,7 +322,7 @@ def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray
     grain *= np.float32(spread / max(float(grain.std()), 1e-6))
     return _Eye(side, (x0, y0, x1, y1), s, t, up_s[np.argsort(up_s)], up_t[np.argsort(up_s)],
                 lo_s[np.argsort(lo_s)], lo_t[np.argsort(lo_s)], centre, radius, width, lid_t, low_t,
-                colour, s_bins.astype(np.float32), shadow, radial, linear, confidence, grain)
+                colour, s_bins.astype(np.float32), shadow, radial, linear, confidence, grain, margins)
 
 
 def _fallback_colour(eyes: tuple[_Eye, ...], white: Sclera) -> None:
@@ -338,7 +400,7 @@ def _shift_field(eye: _Eye, r_s: np.ndarray, r_v: np.ndarray, s: np.ndarray, t: 
     """
     r = np.interp(s, r_s, r_v, left=0.0, right=0.0)
     lid = np.interp(s, eye.upper_s, eye.upper_t)
-    margin = LASH_MARGIN * eye.width
+    margin = np.interp(s, eye.s_bins, eye.margins)
     height = _skin_height(eye, r_v)
     d = t - lid
     f = np.where(d < -margin, 0.0, np.clip(1.0 - d / height, 0.0, 1.0))
@@ -353,7 +415,7 @@ def _paint(eye: _Eye, r_s: np.ndarray, r_v: np.ndarray, an: _Analysis) -> np.nda
     """The eye's box of the source image in linear light, ``(h, w, 3)`` ``float32``."""
     s, t, lid, low = eye.s, eye.t, eye.lid_t, eye.low_t
     r = np.interp(s, r_s, r_v, left=0.0, right=0.0).astype(np.float32)
-    margin = np.float32(LASH_MARGIN * eye.width)
+    margin = np.interp(s, eye.s_bins, eye.margins).astype(np.float32)
     height = np.float32(_skin_height(eye, r_v))
     edge = lid - margin                      # the visible lid edge before the raise
     # Backward map of the moved zone: source t -> original t.
@@ -380,18 +442,21 @@ def _paint(eye: _Eye, r_s: np.ndarray, r_v: np.ndarray, an: _Analysis) -> np.nda
     # where the old lashes' shadow is painted over, fading into the photo (the fade
     # vanishes with the raise, so sweeps stay continuous).
     over = np.minimum(1.5 * margin, r)
-    ramp = np.float32(max(1.0, 0.5 * margin))
+    ramp = np.float32(max(1.0, 0.5 * LASH_MARGIN * eye.width))
     band = inside_s & (t >= edge - over) & (t < edge + r + ramp) & (r > 0)
     below = inside_s & (t < edge) & (t > low - margin)
     depths, profile = eye.shadow
+    # Depths below the raised lid, measured across it (steep near the corners).
+    tilt_new = _tilt(eye.upper_s, eye.upper_t + np.interp(eye.upper_s, r_s, r_v), s)
     g = lambda d: np.interp(d, depths, profile)  # noqa: E731
     if below.any():
+        tilt_old = _tilt(eye.upper_s, eye.upper_t, s[below])
         d_old = (edge - t)[below]
-        gain = g(d_old + r[below]) / g(d_old)
+        gain = g((d_old + r[below]) * tilt_new[below]) / g(d_old * tilt_old)
         out[below] = out[below] * gain[:, None]
     if band.any():
         bs, bt = s[band], t[band]
-        d_new = (edge + r - t)[band]
+        d_new = (edge + r - t)[band] * tilt_new[band]
         col = np.stack([np.interp(bs, eye.s_bins, eye.colour[:, ch]) for ch in range(3)], -1)
         sclera = col
         rho = np.hypot(bs - eye.centre[0], bt - eye.centre[1])
@@ -407,8 +472,8 @@ def _paint(eye: _Eye, r_s: np.ndarray, r_v: np.ndarray, an: _Analysis) -> np.nda
             iris = (1 - fr) * eye.radial[lo_i] + fr * eye.radial[hi_i]
             # Mirror the hidden top from the visible lower half where that is visible.
             mt = 2 * eye.centre[1] - bt
-            m_lid = np.interp(bs, eye.upper_s, eye.upper_t) - margin
-            m_low = np.interp(bs, eye.lower_s, eye.lower_t) + margin
+            m_lid = np.interp(bs, eye.upper_s, eye.upper_t) - margin[band]
+            m_low = np.interp(bs, eye.lower_s, eye.lower_t) + margin[band]
             ok = (mt < m_lid - 1) & (mt > m_low + 1) & (rho < eye.radius - soft)
             if ok.any():
                 # Eye-frame point (bs, mt) -> crop-box pixel.
