@@ -83,14 +83,18 @@ class _Eye:
         centre: ``(2,)`` iris centre ``(s, t)``; radius: iris radius (pixels).
         width: eye width (corner to corner, pixels).
         lid_t, low_t: ``(h, w)`` upper and lower lid ``t`` at each pixel's ``s``.
-        colour: ``(w,)`` -> ``(h?)``: ``(n_s, 3)`` unshadowed sclera colour (linear) per
-            column bin, bins at ``s_bins``.
+        colour: ``(n_s, 3)`` ``float32`` lit (unshadowed) sclera colour, linear light, per
+            column bin along the eye (bins at ``s_bins``): the face's eye-white chroma at
+            the column's own level.
         s_bins: ``(n_s,)`` bin centres along ``s``.
         shadow: ``(depths, profile)``: the sclera's brightness (relative to its lit level)
             at depths below the lid edge (pixels), measured and averaged with a prior.
         radial: ``(n_r, 3)`` mean iris colour (linear) per radius bin (``n_r`` bins over ``[0, radius]``).
         linear: ``(h, w, 3)`` the box in linear light.
         confidence: how many sclera pixels the colour rests on, ``[0, 1]``.
+        grain: ``(h, w)`` fixed relative grain painted into the band (the sclera's spread).
+        margins: ``(n_s,)`` the lid's dark edge below the landmarks per column bin (pixels);
+            margin: the same at each pixel of the box, ``(h, w)``.
     """
 
     side: str
@@ -114,6 +118,7 @@ class _Eye:
     confidence: float
     grain: np.ndarray
     margins: np.ndarray
+    margin: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,7 +327,7 @@ def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray
     grain *= np.float32(spread / max(float(grain.std()), 1e-6))
     return _Eye(side, (x0, y0, x1, y1), s, t, up_s[np.argsort(up_s)], up_t[np.argsort(up_s)],
                 lo_s[np.argsort(lo_s)], lo_t[np.argsort(lo_s)], centre, radius, width, lid_t, low_t,
-                colour, s_bins.astype(np.float32), shadow, radial, linear, confidence, grain, margins)
+                colour, s_bins.astype(np.float32), shadow, radial, linear, confidence, grain, margins, margin)
 
 
 def _fallback_colour(eyes: tuple[_Eye, ...], white: Sclera) -> None:
@@ -415,7 +420,7 @@ def _paint(eye: _Eye, r_s: np.ndarray, r_v: np.ndarray, an: _Analysis) -> np.nda
     """The eye's box of the source image in linear light, ``(h, w, 3)`` ``float32``."""
     s, t, lid, low = eye.s, eye.t, eye.lid_t, eye.low_t
     r = np.interp(s, r_s, r_v, left=0.0, right=0.0).astype(np.float32)
-    margin = np.interp(s, eye.s_bins, eye.margins).astype(np.float32)
+    margin = eye.margin
     height = np.float32(_skin_height(eye, r_v))
     edge = lid - margin                      # the visible lid edge before the raise
     # Backward map of the moved zone: source t -> original t.
@@ -496,7 +501,8 @@ def _paint(eye: _Eye, r_s: np.ndarray, r_v: np.ndarray, an: _Analysis) -> np.nda
     return out
 
 
-def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysis | None = None) -> Layer | None:
+def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysis | None = None,
+          own_pose: np.ndarray | None = None) -> Layer | None:
     """The eye layer for ``face`` moving to ``target``, or ``None`` when no upper lid rises.
 
     Args:
@@ -505,6 +511,7 @@ def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysi
         target: ``(478, 3)`` its target landmarks (pixels), in any head pose.
         analysis: :func:`analyse` of the face, if already done (it is cached per face by
             :func:`layers`).
+        own_pose: :func:`pose_free` of ``target``, if already computed.
 
     Returns:
         A :class:`Layer` whose pixels are a crop of the photo with the lids raised and the
@@ -513,7 +520,7 @@ def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysi
     """
     iod = max(face.interocular, 1.0)
     _, _, up = _frame(face)
-    own_pose = pose_free(face, target)
+    own_pose = pose_free(face, target) if own_pose is None else own_pose
     raises = {side: np.maximum(lid_raise(face, own_pose, side, up), 0.0) for side in ("R", "L")}
     if max(float(v.max()) for v in raises.values()) < MIN_RAISE * iod:
         return None
@@ -571,5 +578,5 @@ def layers(state, target: np.ndarray) -> tuple[Layer, ...]:
         hit = (id(state.pixels), analyse(state.pixels, face, state.sclera))
         with _LOCK:
             _CACHE[state] = hit
-    out = layer(state.pixels, face, target, hit[1])
+    out = layer(state.pixels, face, target, hit[1], own_pose)
     return () if out is None else (out,)
