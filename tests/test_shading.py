@@ -77,3 +77,27 @@ def test_a_happy_edit_brings_smile_shading_over_its_warp(session, ratio):
     assert change[NASOLABIAL].mean() < -0.02
     assert change[ratio > 0.03].mean() > 0.01
     assert state.face is scene.face
+
+
+@pytest.mark.parametrize("amount", [0.7, -0.5])
+def test_for_change_carries_the_smile_shading_without_doubling_its_folds(session, ratio, amount):
+    """A smile's shading through ``for_change`` is the learned ratio image at ``amount``
+    wherever the creases do not reach (its nasolabial folds are not drawn twice); without
+    creases it is exactly :func:`shading.smile`."""
+    from mien import creases
+    from mien.expression import Expression
+
+    state = session.faces[0]
+    face = state.face.landmarks.astype(np.float64)
+    plain = shading.for_change(state, Expression({"smile": amount}), face, creases=False)
+    assert plain.amount == pytest.approx(amount) and plain.log_ratio is shading.smile_log_ratio()
+    s = shading.for_change(state, Expression({"smile": amount}), face)
+    if amount > 0:  # a smile brings crow's feet: one map in the crease frame
+        assert s.amount == 1.0 and s.log_ratio.shape == (creases.FRAME, creases.FRAME, 3)
+    else:  # taking a smile away folds nothing: the plain smile shading, negated
+        assert s.amount == pytest.approx(amount) and s.log_ratio is shading.smile_log_ratio()
+    got = _at(s.amount * s.log_ratio.mean(axis=2), s.landmarks)
+    assert np.allclose(got[NASOLABIAL], amount * ratio[NASOLABIAL], atol=0.01)
+    strong = np.abs(ratio) > 0.03
+    assert np.corrcoef(ratio[strong], got[strong])[0, 1] * np.sign(amount) > 0.9
+    assert shading.for_change(state, Expression({}), face) is None
