@@ -12,7 +12,6 @@ import pytest
 from mien import creases, render, shading
 from mien.controls import Request
 from mien.expression import Expression, model
-from mien.session import Session
 
 #: An appearance with light from above, unit contrast, a sharp photo.
 TOP_LIGHT = creases.Appearance(np.array([0.0, -0.3]), 1.0, 0.0)

@@ -8,18 +8,23 @@ those as a log-ratio map (the form of :mod:`mien.shading`) in a canonical textur
 so they follow any face through its mesh.
 
 * Each :class:`Fold` is a polyline on the mean frontal face, placed from landmarks
-  (glabella furrows for AU4, forehead lines for AU1/AU2, crow's feet and the lower-lid
-  bulge for AU6, nose-bridge lines for AU9, nasolabial fold for AU6/9/10/12, dimples for
-  AU14, lip-corner creases for AU15, the chin's mentolabial groove and orange-peel
-  dimpling for AU17 and, weaker, AU24). It has two parts: an *occlusion* profile (the groove's darkness,
-  light-independent) and a *height* profile (the ridge), whose shading is Lambertian in
-  the photo's own light: ``delta log I = -light . grad(height)``.
-* Per face, once (:func:`appearance`): the photo's dominant light direction (a fit of its
-  low-frequency log luminance against the mean face's surface normals), its skin
-  contrast and its sharpness (folds are blurred to the photo's own blur).
-* Per request (:func:`crease_log_ratio`): each fold's weight is its AUs' intensities in the
-  code change times how much the warp compresses the skin there (per-triangle area ratio
-  of target to source mesh: compression deepens a fold, stretching removes it).
+  (glabella furrows for AU4, forehead lines for AU1 in the centre and AU2 at the sides,
+  crow's feet and the lower-lid bulge for AU6, nose-bridge and nose-root lines for AU9,
+  the nasolabial fold for AU6/9/10/12, dimples for AU14, lip-corner creases for AU15,
+  the chin's mentolabial groove and orange-peel dimpling for AU17 and, weaker, AU24).
+  It has two parts: an *occlusion* profile (the groove's darkness, light-independent)
+  and a *height* profile (a ridge of bunched skin notched by the groove), whose shading
+  is Lambertian in the photo's own light: ``delta log I = -light . grad(height)``.
+  Folds are drawn on first need (:func:`profile`), so an edit pays for those it drives.
+* Per face, once (:func:`measure`, kept by :func:`face_folds`): the photo's dominant
+  light direction (a robust fit of its low-frequency log luminance against the mean
+  face's surface normals), its skin contrast and its blur (folds are blurred to it).
+* Per request (:func:`crease_log_ratio`, ~1 ms): each fold's weight is its AUs'
+  intensities in the code change times how much the warp compresses the skin there
+  (per-triangle area ratio of target to source mesh, against what those AUs do on the
+  mean face: more compression deepens a fold, stretching removes it).
+  :func:`mien.shading.for_change` adds the learned smile shading and hands the renderer
+  one map.
 
 Conventions: the frame is :data:`FRAME` pixels square, a scaled copy of
 :func:`mien.shading.texture_landmarks`' 256 px frame (x right as in a frontal photo, y
@@ -59,8 +64,8 @@ DARK_RGB = np.array([0.82, 1.0, 1.1], np.float32)
 #: (nasolabial fold, lower lid), so that AU6/AU12 creases do not double the smile's own.
 SMILE_AS_AU = {"6": 0.5, "12": 1.0}
 
-#: Compression (1 - area ratio) below which a fold's response to compression is linear:
-#: depth ratio = (compression + KAPPA) / (reference compression + KAPPA).
+#: Compression (1 - area ratio) that counts as "much" for a fold whose own AUs barely
+#: compress it (the denominator's floor in :func:`weights`).
 KAPPA = 0.03
 #: Largest depth a fold reaches from extra compression, in units of its reference depth.
 MAX_COMPRESSION_GAIN = 1.6
