@@ -54,11 +54,14 @@ def _chord(image: np.ndarray, centre: np.ndarray, radius: float, height: float, 
 
 
 def _iris_chords(session, image, target, height=0.85):
-    face = session.faces[0].face
+    """Chords of both irises, in radii (the radius seen in the photo, ``mien.eyes``'s)."""
+    state = session.faces[0]
+    face = state.face
     lum = session.pixels.astype(np.float64) @ [0.299, 0.587, 0.114]
+    radii = {e.side: e.radius for e in eyes.analyse(session.pixels, face, state.sclera).eyes}
     out = []
-    for c in (468, 473):
-        r = float(np.linalg.norm(face.points[c + 1:c + 5] - face.points[c], axis=1).mean())
+    for c, side in ((468, "R"), (473, "L")):
+        r = radii[side]
         cx, cy = face.points[c]
         iris = np.median(lum[int(cy), int(cx - 0.9 * r):int(cx - 0.4 * r)])
         bright = np.percentile(lum[int(cy - r):int(cy + r), int(cx - 2.5 * r):int(cx + 2.5 * r)], 90)

@@ -95,6 +95,7 @@ class _Eye:
         grain: ``(h, w)`` fixed relative grain painted into the band (the sclera's spread).
         margins: ``(n_s,)`` the lid's dark edge below the landmarks per column bin (pixels);
             margin: the same at each pixel of the box, ``(h, w)``.
+        iris_seen: the share of the iris disc visible in the opening.
     """
 
     side: str
@@ -119,6 +120,7 @@ class _Eye:
     grain: np.ndarray
     margins: np.ndarray
     margin: np.ndarray
+    iris_seen: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -209,6 +211,42 @@ def _lash_margins(s, t, lid_t, low_t, lum, rho, radius, width, s_bins, inside_s,
     else:
         out[:] = lo
     return np.clip(out, lo, hi).astype(np.float32)
+
+
+def _iris_radius(s, t, lum, opening, centre, radius, sclera) -> float:
+    """The iris radius seen in the photo: where the luminance along the eye axis through
+    the iris centre climbs half-way from the iris to the white, on both sides; the
+    landmarks' radius when the edges are not clear (or not within 0.7-1.5 of it)."""
+    row = opening & (np.abs(t - centre[1]) < max(1.0, 0.15 * radius))
+    if row.sum() < 8 or sclera.sum() < 4:
+        return radius
+    iris_l = float(np.median(lum[row & (np.abs(s - centre[0]) < 0.5 * radius)])) if (
+        row & (np.abs(s - centre[0]) < 0.5 * radius)).any() else None
+    if iris_l is None:
+        return radius
+    white = float(np.median(lum[sclera]))
+    if white < 1.3 * iris_l:
+        return radius
+    half = iris_l + 0.5 * (white - iris_l)
+    edges = []
+    for sign in (-1, 1):
+        d = sign * (s[row] - centre[0])
+        ok = d > 0.5 * radius
+        if not ok.any():
+            return radius
+        order = np.argsort(d[ok])
+        dd, ll = d[ok][order], lum[row][ok][order]
+        # Median over small steps, then the first step past half-way.
+        step = max(0.5, 0.05 * radius)
+        k = (dd / step).astype(int)
+        uniq = np.unique(k)
+        prof = np.array([np.median(ll[k == j]) for j in uniq])
+        past = np.flatnonzero(prof > half)
+        if not past.size:
+            return radius
+        edges.append(uniq[past[0]] * step)
+    seen = float(np.mean(edges))
+    return seen if 0.7 * radius < seen < 1.5 * radius else radius
 
 
 def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray, origin: np.ndarray,
@@ -306,7 +344,12 @@ def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray
     # Iris: mean colour per radius from visible iris pixels, highlights excluded.
     n_r = 12
     radial = np.zeros((n_r, 3), np.float32)
+    radius = _iris_radius(s, t, lum, opening, centre, radius, cand)
+    rho = np.hypot(s - centre[0], t - centre[1])
     in_iris = opening & (rho < radius)
+    # How much of the iris the photo shows: a nearly closed eye has nothing to complete
+    # its iris or white from (the layer leaves it to the warp).
+    seen = float(in_iris.sum()) / max(np.pi * radius**2, 1.0)
     if in_iris.sum() >= 6:
         rgb, r = linear[in_iris], rho[in_iris]
         lk = _luma(rgb)
@@ -327,7 +370,8 @@ def _analyse_eye(side: str, face: Face, lin_crop: np.ndarray, offset: np.ndarray
     grain *= np.float32(spread / max(float(grain.std()), 1e-6))
     return _Eye(side, (x0, y0, x1, y1), s, t, up_s[np.argsort(up_s)], up_t[np.argsort(up_s)],
                 lo_s[np.argsort(lo_s)], lo_t[np.argsort(lo_s)], centre, radius, width, lid_t, low_t,
-                colour, s_bins.astype(np.float32), shadow, radial, linear, confidence, grain, margins, margin)
+                colour, s_bins.astype(np.float32), shadow, radial, linear, confidence, grain, margins, margin,
+                seen)
 
 
 def _fallback_colour(eyes: tuple[_Eye, ...], white: Sclera) -> None:
@@ -379,6 +423,15 @@ def pose_free(face: Face, target: np.ndarray) -> np.ndarray:
     stable points, :func:`mien.expression.align_to`): what is left is expression, so a
     head turn or tilt is not read as lids moving against the iris."""
     return align_to(np.asarray(target, np.float64), face.landmarks)
+
+
+def _trust(eye: _Eye, white: Sclera) -> float:
+    """``[0, 1]``: how far the photo shows enough of this eye to paint what a raised lid
+    reveals. A nearly closed or hidden eye (little iris in the opening, no measurable
+    white) gets 0 and is left to the warp."""
+    iris = np.clip((eye.iris_seen - 0.3) / 0.25, 0.0, 1.0)
+    white_ok = np.clip(min(eye.confidence, white.confidence) / 0.5, 0.0, 1.0)
+    return float(iris * white_ok)
 
 
 def lid_raise(face: Face, target: np.ndarray, side: str, up: np.ndarray | None = None) -> np.ndarray:
@@ -532,7 +585,8 @@ def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysi
     for eye in an.eyes:
         r_v = raises[eye.side].copy()
         r_v[[0, -1]] = 0.0                   # corners stay
-        if r_v.max() < MIN_RAISE * iod:
+        trust = _trust(eye, an.sclera)
+        if r_v.max() < MIN_RAISE * iod or trust <= 0:
             continue
         r_s = _st(face.points[list(UPPER[eye.side])], an.origin, an.u, an.up)[0]
         order = np.argsort(r_s)
@@ -543,7 +597,7 @@ def layer(pixels: np.ndarray, face: Face, target: np.ndarray, analysis: _Analysi
         x0, y0, x1, y1 = eye.box
         out[y0:y1, x0:x1] = from_float(encode(_paint(eye, r_s, r_v, an)), out.dtype)
         fade = float(np.clip((r_v.max() / iod - MIN_RAISE) / (RAISE_FOR_TEXTURE - MIN_RAISE), 0.0, 1.0))
-        weights[list(CONTOUR[eye.side]) + list(IRIS[eye.side])] = fade
+        weights[list(CONTOUR[eye.side]) + list(IRIS[eye.side])] = fade * trust
     if not weights.any():
         return None
     pix = out
