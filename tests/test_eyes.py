@@ -193,3 +193,23 @@ def test_source_face_raises_only_the_upper_lid(session):
         src = (lay.aligned[lid, :2] - lay.aligned[c, :2]) @ up
         tgt = (scene.target[lid, :2] - scene.target[c, :2]) @ up
         assert np.allclose(src, tgt, atol=0.5), (src, tgt)
+
+
+def test_no_layer_for_closed_eyes(session):
+    """A closed eye (the upper lid's landmarks on the lower lid's) shows no iris and no
+    white to complete: raising its lid is left to the warp."""
+    state = session.faces[0]
+    face = state.face
+    closed = face.landmarks.copy()
+    for side in ("R", "L"):
+        upper, lower = list(eyes.UPPER[side]), list(eyes.LOWER[side])
+        closed[upper, :2] = closed[lower, :2] - [0.0, 1.0]
+    shut = dataclasses.replace(face, landmarks=closed)
+    target = closed.astype(np.float64)
+    up = eyes._frame(face)[2]
+    lids = list(eyes.UPPER["R"])[1:-1] + list(eyes.UPPER["L"])[1:-1]
+    target[lids, :2] += 0.03 * face.interocular * up
+    open_target = face.landmarks.astype(np.float64)
+    open_target[lids, :2] += 0.03 * face.interocular * up
+    assert eyes.layer(session.pixels, face, open_target) is not None
+    assert eyes.layer(session.pixels, shut, target) is None
