@@ -488,7 +488,8 @@ class Appearance:
             (x right, y down): it points toward the light (``(-0.3, 0)``: light from the
             image's left).
         contrast: the photo's skin contrast relative to :data:`REF_CONTRAST`, clipped to
-            ``[0.5, 1.6]``; fold depth scales by it.
+            ``[0.6, 1.4]`` (noise and hair inflate it: lisa's dim photos read 0.057, a
+            compressed video frame up to 0.17); fold depth scales by it.
         blur: the photo's blur beyond a sharp photo's, in frame pixels (Gaussian
             sigma); folds are blurred by it.
         skin_contrast: the measured skin contrast itself (see :data:`REF_CONTRAST`).
