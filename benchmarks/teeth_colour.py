@@ -7,7 +7,7 @@ donor's teeth. The measure (:func:`mien.evaluation.metrics.teeth_colour`) is the
 ``(a*, b*)`` offset of the teeth from the eye whites of the same image; it is printed
 beside the same people's real smiles (their happy photos under the same cast) and beside
 the current release (run from ``--release``, default /tmp/mien-release/src). The lisa
-photos (dim, warm, not cast here) are edited too. A contact sheet of mouths (release | new
+photos (dim, warm, not cast here) and frames of the two video clips are edited too. A contact sheet of mouths (release | new
 | real smile) per cast is written to ``--sheet``.
 
     .venv/bin/python benchmarks/teeth_colour.py [--people 8] [--sheet /tmp/teeth_colour.png]
@@ -35,6 +35,20 @@ LONDON = DATA / "london"
 CASTS = ("none", "warm", "cool", "green", "dim", "bright")
 EDITS = {"happy": dict(emotion="happy", intensity=1.5), "fearful": dict(emotion="fearful", intensity=1.0),
          "aaa": dict(aaa=0.8)}
+
+
+def video_frames() -> list[np.ndarray]:
+    """BGR frames of the talking clip (640x360) and of the smiling man's first frame."""
+    frames = []
+    for name, picks in (("talking_woman_pexels.mp4", (40, 260, 420)), ("man_neutral_to_smile.mp4", (0,))):
+        cap = cv2.VideoCapture(str(DATA / "video" / name))
+        for k in picks:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, k)
+            ok, frame = cap.read()
+            if ok:
+                frames.append(frame)
+        cap.release()
+    return frames
 
 
 def held_out(n: int) -> list[str]:
@@ -124,6 +138,8 @@ def main() -> int:
     for key, (path, cast) in sources.items():
         px = _cast(mien.read_photo(path).pixels, cast)
         cv2.imwrite(str(inputs / f"{key}.png"), cv2.cvtColor(px, cv2.COLOR_RGB2BGR))
+    for i, frame in enumerate(video_frames()):
+        cv2.imwrite(str(inputs / f"video{i + 1}-none.png"), frame)
     dirs = {"release": tmp / "release", "new": tmp / "new"}
     for label, path in (("release", args.release), ("new", str(ROOT / "src"))):
         dirs[label].mkdir()
@@ -134,8 +150,10 @@ def main() -> int:
     rows: dict[tuple[str, str, str], list] = {}
     detail: dict[tuple[str, str], list[float]] = {}
     tiles: dict[str, list[np.ndarray]] = {c: [] for c in CASTS}
-    for person in people + [f"lisa{i}" for i in range(1, 5)]:
-        lisa = person.startswith("lisa")
+    others = [p.stem[:-5] for p in sorted(inputs.glob("*-none.png")) if p.stem.startswith(("lisa", "video"))]
+    for person in people + others:
+        lisa = person.startswith(("lisa", "video"))
+        group = "video" if person.startswith("video") else "lisa"
         for cast in ("none",) if lisa else CASTS:
             key = f"{person}-{cast}"
             inp = cv2.cvtColor(cv2.imread(str(inputs / f"{key}.png")), cv2.COLOR_BGR2RGB)
@@ -146,10 +164,10 @@ def main() -> int:
             for edit in EDITS:
                 for label in ("release", "new"):
                     t, img = measure(dirs[label], key, edit, faces[0])
-                    rows.setdefault((cast if not lisa else "lisa", edit, label), []).append(
+                    rows.setdefault((cast if not lisa else group, edit, label), []).append(
                         None if t is None else t.offset)
                     if t is not None:
-                        detail.setdefault((cast if not lisa else "lisa", label), []).append(t.detail)
+                        detail.setdefault((cast if not lisa else group, label), []).append(t.detail)
                     if edit == "happy" and img is not None:
                         row_tiles.append(mouth(img, np.load(dirs[label] / f"{key}-{edit}.npy")))
             if not lisa:
@@ -162,14 +180,14 @@ def main() -> int:
                         detail.setdefault((cast, "real"), []).append(t.detail)
                     row_tiles.append(mouth(happy, hf[0].landmarks))
                 tiles[cast].append(np.concatenate(row_tiles, axis=1))
-            else:
-                tiles.setdefault("lisa", []).append(np.concatenate(row_tiles, axis=1))
+            elif row_tiles:
+                tiles.setdefault(group, []).append(np.concatenate(row_tiles, axis=1))
 
     print("Teeth minus sclera, CIELAB (a*, b*), median over faces with teeth shown")
-    print(f"held-out London people {', '.join(people)}; lisa1-4 uncast")
+    print(f"held-out London people {', '.join(people)}; lisa1-4 and video frames uncast")
     print(f"{'cast':8s} {'real smile':>18s} | " + " | ".join(f"{e + ' release':>18s} {e + ' new':>18s}" for e in EDITS))
-    for cast in CASTS + ("lisa",):
-        real = fmt(rows.get((cast, "real", "real"), [])) if cast != "lisa" else " " * 15
+    for cast in CASTS + ("lisa", "video"):
+        real = fmt(rows.get((cast, "real", "real"), [])) if cast in CASTS else " " * 15
         cells = " | ".join(f"{fmt(rows.get((cast, e, 'release'), [])):>18s} {fmt(rows.get((cast, e, 'new'), [])):>18s}"
                            for e in EDITS)
         print(f"{cast:8s} {real:>18s} | {cells}")
@@ -187,13 +205,13 @@ def main() -> int:
         print(f"  {label:8s} {np.median(errs):5.1f} (n={len(errs)})")
 
     print("\nteeth detail (std of a sigma-1 px high-pass over the teeth, grey levels; median)")
-    for cast in CASTS + ("lisa",):
+    for cast in CASTS + ("lisa", "video"):
         cells = "  ".join(f"{label} {np.median(detail[(cast, label)]):4.1f}" for label in ("real", "release", "new")
                           if detail.get((cast, label)))
         print(f"  {cast:8s} {cells}")
 
     sheet_rows = []
-    for cast in CASTS + ("lisa",):
+    for cast in CASTS + ("lisa", "video"):
         for t in tiles.get(cast, [])[:3]:
             label = np.full((t.shape[0], 70, 3), 255, np.uint8)
             cv2.putText(label, cast, (2, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1)
