@@ -189,3 +189,23 @@ def test_folds_follow_the_photos_sharpness_and_contrast(pair):
     assert blurred.sum() == pytest.approx(crisp.sum(), rel=0.1)
     flat = creases.fold_maps(dataclasses.replace(unlit, contrast=0.6))[g][0]
     assert flat.min() == pytest.approx(0.6 * crisp.min(), rel=1e-4)
+
+
+@pytest.mark.parametrize("code", [{"4": 1.0, "7": 0.8, "23": 0.9}, {"1": 1.0, "2": 1.0, "5": 1.0, "26": 0.9},
+                                  {"9": 0.8, "10": 0.9, "4": 0.7, "17": 0.5}])
+def test_folds_grow_evenly_with_intensity(code):
+    """An intensity sweep deepens each driven fold monotonically and without jumps (the
+    renderer's sweeps must stay continuous)."""
+    steps = np.linspace(0.0, 1.5, 16)
+    rows = []
+    for t in steps:
+        scaled = {k: v * t for k, v in code.items()}
+        source, target = _mean_face(scaled)
+        rows.append(creases.weights(scaled, source, target))
+    w = np.array(rows)  # (steps, folds)
+    driven = w[-1] > 0.05
+    assert driven.any()
+    d = np.diff(w[:, driven], axis=0)
+    assert (d >= -1e-9).all()
+    assert (d.max(axis=0) <= 2.5 * w[-1, driven] / (len(steps) - 1)).all()
+    assert (w[0] == 0).all()
