@@ -551,6 +551,23 @@ def _paint(eye: _Eye, r_s: np.ndarray, r_v: np.ndarray, an: _Analysis) -> np.nda
         top = np.clip((edge[band] + r[band] + ramp - bt) / (2 * ramp), 0.0, 1.0)
         cover = np.minimum(cover, top * np.minimum(1.0, r[band] / ramp))[:, None]
         out[band] = out[band] + cover * (paint - out[band])
+    # Away from the iris the white is stretched, not painted: between the lower lid and
+    # the new lid edge the original opening is spread evenly, keeping its own shading
+    # (shadowed corners, lashes' shadow under the lid, texture). Over and beside the iris
+    # the painted band keeps the iris round.
+    side = np.clip((np.abs(s - eye.centre[0]) - 1.3 * eye.radius) / (0.6 * eye.radius), 0.0, 1.0)
+    floor = low + margin
+    span = np.maximum(edge - floor, 1e-3)
+    zone = inside_s & (r > 0) & (side > 0) & (t > floor) & (t < edge + r)
+    if zone.any():
+        t_st = floor + (t - floor) * span / (span + r)
+        dt_st = (t - t_st)[zone].astype(np.float32)
+        pts_x = (xs[zone] - dt_st * np.float32(an.up[0])) - x0
+        pts_y = (ys[zone] - dt_st * np.float32(an.up[1])) - y0
+        stretched = cv2.remap(eye.linear, pts_x[:, None], pts_y[:, None], cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT)[:, 0]
+        w = side[zone][:, None]
+        out[zone] = out[zone] + w * (stretched - out[zone])
     return out
 
 
