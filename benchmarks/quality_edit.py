@@ -6,9 +6,9 @@ the same person's real happy photo. Nothing mien ships from London saw these peo
 
 Real smiles differ in size, and intensity is a scale (0.5 an everyday smile, 1 a broad
 posed one), so each method is rendered at the intensity that best matches each real
-smile: the one in 0.05..1.5 whose *target* landmarks (before rendering) lie closest to
-the real smile's after a similarity fit. Every method gets the same search. Beside it,
-in the same run:
+smile: the one in 0.025..1.5 (steps of 0.025) whose *target* landmarks (before
+rendering) lie closest to the real smile's after a similarity fit. Every method gets the
+same search. Beside it, in the same run:
 
   neutral    the input unchanged (the baseline)
   FACS       the textbook recipe AU6 0.8 + AU12 1 + AU25 0.4 (times the intensity)
@@ -41,7 +41,7 @@ import numpy as np
 
 LONDON = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "london"
 FACS_HAPPY = {"6": 0.8, "12": 1.0, "25": 0.4}
-GRID = np.round(np.arange(0.05, 1.501, 0.05), 2)
+GRID = np.round(np.arange(0.025, 1.501, 0.025), 3)
 
 
 def people(count: int) -> list[Path]:

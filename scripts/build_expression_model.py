@@ -22,7 +22,8 @@ benchmarks/quality_edit.py), so nothing fitted here has seen a scored person.
   the average London smile (the broadest training smile projects at 2.1). It is written
   as ``smile * a + AU6 * b + AU25 * c`` (non-negative least squares, lips, eyes and brows
   weighted three times): the part the mean smile lacks is the wider opening and the
-  cheek raise.
+  cheek raise (fitted per person, smiles below 0.8 of the mean show less of both than
+  larger ones; printed).
 * au_basis: py-feat 2.1.5's au_to_mesh_pls_v4.npz (MIT; py-feat's dataset register says
   it was trained on research-only data: BP4D, EmotioNet, DISFA+), a PLS regression from
   20 AU intensities to the 478-point mesh. Its raw columns are entangled by the
@@ -300,6 +301,11 @@ def happy_mix(happy_each: np.ndarray, mean_smile: np.ndarray, basis: np.ndarray,
         print(f"  {label:<22} inner-lip gap {(d[13, 1] - d[14, 1]) / iod:.3f}, corner lift "
               f"{(d[61, 1] + d[291, 1]) / 2 / iod:.3f}, widening {(d[291, 0] - d[61, 0]) / iod:.3f}, "
               f"lower-lid lift {(d[145, 1] + d[374, 1]) / 2 / iod:.3f} IOD")
+    each = np.array([nnls(a, d[: mesh.N_SURFACE, :2].ravel() * sw)[0] for d in happy_each])
+    for lo, hi in ((0.0, 0.8), (0.8, 1.3), (1.3, 9.0)):
+        sel = (each[:, 0] >= lo) & (each[:, 0] < hi)
+        print(f"  per-person smiles of size {lo}-{hi} ({sel.sum()}): mean AU6 {each[sel, 1].mean():.2f}, "
+              f"AU25 {each[sel, 2].mean():.2f}")
     return {n: round(float(v), 3) for n, v in zip(names, x) if v > 1e-3}
 
 
@@ -346,6 +352,7 @@ def main() -> int:
     print(f"wrote {OUT} ({OUT.stat().st_size / 1024:.0f} KiB)")
     data = json.loads(EMOTIONS_JSON.read_text()) if EMOTIONS_JSON.exists() else {"emotions": {}}
     data["emotions"]["happy"] = mix
+    data.pop("growth", None)
     data["happy"] = ("happy is not fitted by the classifier: scripts/build_expression_model.py measures it on "
                      "the training London smiles (intensity 1 = the broadest quarter, scaled to twice the mean "
                      "smile; 0.5 = the mean smile).")

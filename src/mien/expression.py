@@ -133,31 +133,40 @@ FACS_EMOTIONS: dict[str, dict[str, float]] = {
 }
 
 
-def _fitted_emotions() -> dict[str, dict[str, float]]:
-    """The FACS prototypes, replaced by the classifier-fitted mixes where those exist
-    (``data/emotions.json``, from ``scripts/fit_emotions.py``)."""
-    out = {k: dict(v) for k, v in FACS_EMOTIONS.items()}
+def _emotions_file() -> dict:
     path = resources.files("mien").joinpath("data/emotions.json")
-    if path.is_file():
-        fitted = json.loads(path.read_text())["emotions"]
-        out.update({k: {str(a): float(v) for a, v in mix.items()} for k, mix in fitted.items()})
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _fitted_emotions() -> dict[str, dict[str, float]]:
+    """The FACS prototypes, replaced by the fitted or measured mixes where those exist
+    (``data/emotions.json``: ``scripts/fit_emotions.py``; happy from
+    ``scripts/build_expression_model.py``)."""
+    out = {k: dict(v) for k, v in FACS_EMOTIONS.items()}
+    fitted = _emotions_file().get("emotions", {})
+    out.update({k: {str(a): float(v) for a, v in mix.items()} for k, mix in fitted.items()})
     return out
 
 
 #: Emotions as expression codes at intensity 1: what ``emotion=`` uses.
 EMOTIONS: dict[str, dict[str, float]] = _fitted_emotions()
+
 EMOTION_NAMES = ("neutral", *EMOTIONS)
 #: The FACS prototype of happiness, kept for comparison with the measured smile.
 HAPPY_FACS = {"6": 0.8, "12": 1.0, "25": 0.4}
 #: Largest emotion intensity accepted (exaggeration beyond the prototype).
 MAX_INTENSITY = 1.5
-#: The most of each direction an emotion may ask for: Action Units at 1 are the apex of a
-#: posed expression and 1.5 exaggerated (``AU_PEAK`` in scripts/build_expression_model.py),
-#: so an emotion's mix times its intensity is softly limited to 1.5 per AU; the smile at
-#: 1 is the average London smile and the broadest London (training) smile projects at 2.1
-#: of it, so it is limited to 2.6, a quarter beyond the broadest real one (happy 1.5
-#: reaches 2.54). See :func:`plausible`.
-PLAUSIBLE_MAX: dict[str, float] = {"smile": 2.6}
+#: The most of each direction an emotion may ask for, beyond which a face could not go.
+#: An Action Unit at 1 moves its landmarks by a clear apex (``AU_PEAK`` in
+#: scripts/build_expression_model.py); posed expressions push some AUs further, so an
+#: emotion's amount is softly limited to 2 per AU, except the mouth's opening: AU25/26 at
+#: 1.6 part the lips by at most 0.24 inter-ocular distances (2 cm: a parted mouth, not a
+#: yawn). The smile at 1 is the average London smile and the broadest London (training)
+#: smile projects at 2.1 of it, so it is limited to 2.6, a quarter beyond the broadest
+#: real one (happy 1.5 reaches 2.54). See :func:`plausible`.
+PLAUSIBLE_MAX: dict[str, float] = {"smile": 2.6, "25": 1.6, "26": 1.6}
+#: Limit of the other Action Units (see :data:`PLAUSIBLE_MAX`).
+AU_PLAUSIBLE_MAX = 2.0
 #: Fraction of :data:`PLAUSIBLE_MAX` up to which amounts pass unchanged.
 _KNEE = 0.7
 
@@ -302,11 +311,13 @@ class Expression:
 def plausible(name: str, amount: float) -> float:
     """``amount`` of direction ``name`` kept within its anatomically plausible range.
 
-    Unchanged up to 70 % of the direction's maximum (:data:`PLAUSIBLE_MAX`, 1.5 for an
-    Action Unit), then bending smoothly (continuous slope) toward the maximum, which it
-    never reaches. Gaze and pucker pass unchanged.
+    Unchanged up to 70 % of the direction's maximum (:data:`PLAUSIBLE_MAX`, else
+    :data:`AU_PLAUSIBLE_MAX` for an Action Unit; a sided AU "12L" takes its AU's), then
+    bending smoothly (continuous slope) toward the maximum, which it never reaches. Gaze
+    and pucker pass unchanged.
     """
-    top = PLAUSIBLE_MAX.get(name, MAX_INTENSITY if name[:1].isdigit() else None)
+    base = name.rstrip("LR") if name[:1].isdigit() else name
+    top = PLAUSIBLE_MAX.get(base, AU_PLAUSIBLE_MAX if name[:1].isdigit() else None)
     if top is None:
         return float(amount)
     knee = _KNEE * top
