@@ -1,31 +1,38 @@
 """Eyes of a real expression: what a raised upper lid reveals.
 
-Raising the upper lid (AU 5 in surprise and fear, the eyes-wide slider) is, in the warp
-alone, a vertical stretch of the eye opening: the iris smears into a tall oval and no
-white shows above it. Here the opening keeps its pixels and the lid moves instead. For
-each eye whose upper lid rises relative to its iris, a small source image is synthesised
+Raising the upper lid (AU 5 in surprise and fear, the eyes-wide side of the blink
+slider) is, in the warp alone, a vertical stretch of the eye opening: the iris smears
+into a tall oval and no white shows above it. Here the opening keeps its pixels and the
+lid moves instead. For each eye whose upper lid rises relative to its iris (read in the
+face's own head pose, so head turns do not count), a small source image is synthesised
 from the photo itself:
 
-* the lid, lashes and lid skin above the lid margin are moved up by the raise, the lid
-  skin compressed smoothly over a height ``H`` above it (so the lid line sits at the new
-  lid);
-* the band the lid uncovers is painted: sclera in the eye's own colour and brightness
-  (per position along the eye, so it stays lighter toward the iris and darker toward the
-  corners), with the shadow the lid casts below it; and the iris disc completed as a
-  circle (centre and radius from landmarks 468-477), its hidden top mirrored from its
-  visible lower half (its radial profile where that is hidden too);
-* the part of the opening that was in the old lid's shadow is relit to the new depth.
+* the lid, lashes and lid skin are moved up by the raise from the lid's dark edge
+  (measured per column beside the iris), the lid skin compressed smoothly over
+  :data:`LID_SKIN` eye widths above it, so the lash line sits at the new lid;
+* over and beside the iris the band the lid uncovers is painted: sclera in the face's
+  eye-white chroma (:mod:`mien.sclera`) at each column's own lit level, darkened by the
+  lid's shadow profile measured on the eye, with a fixed grain at the white's own
+  spread; the iris disc is completed as a circle (centre from landmark 468/473, radius
+  as seen in the photo), its hidden top mirrored from its visible lower half (its
+  radial profile where that is hidden too); the part of the opening that lay in the old
+  lid's shadow is relit to its new depth;
+* toward the corners the white is not painted but stretched from the lower lid to the
+  new lid edge, keeping its own shading (shadowed corners, lash shadow, texture).
 
 The source's landmarks are the face's with the upper lid (and the skin above it) raised
 by the same field, so the renderer's mesh maps the target's opening onto the source by
 (nearly) a translation: iris to iris, without stretching. The layer is one
-:class:`~mien.scene.Layer` covering both eye openings; it fades in with the raise, so
-sweeps stay continuous, and is absent when no upper lid rises.
+:class:`~mien.scene.Layer` covering both eye openings; it fades in with the raise
+(from :data:`MIN_RAISE` to :data:`RAISE_FOR_TEXTURE`), so sweeps stay continuous; it is
+absent when no upper lid rises, and an eye that shows too little iris or white (closed,
+hidden) is left to the warp.
 
 Coordinates: the source image is a crop of the photo at full resolution (same axes,
 integer offset). Each eye is handled in an eye frame: ``s`` along the line from the
 subject's right outer eye corner to the left one, ``t`` toward the forehead, both in
-photo pixels. Colour work is in linear light.
+photo pixels. Colour work is in linear light. The per-face analysis is cached per
+:class:`~mien.session.FaceState` (:func:`layers`); each request only moves and paints.
 """
 
 from __future__ import annotations
