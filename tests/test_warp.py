@@ -201,3 +201,29 @@ def test_attribute_interpolates_landmark_values_and_zeroes_the_ring():
     assert np.median(out[oval[:, 1], oval[:, 0]]) > 0.9  # on the outline: 1, fading to the ring
     twice = tm.attribute(np.stack([values, 2 * values], 1))
     np.testing.assert_allclose(twice[..., 1], 2 * twice[..., 0], atol=1e-5)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), fraction=st.floats(0.01, 1.0), pad=st.integers(0, 6))
+def test_interpolating_some_triangles_or_a_window_equals_the_full_interpolation_there(seed, fraction, pad):
+    rng = np.random.default_rng(seed)
+    src = frontal_landmarks()
+    grid = grid_around(src, (760, 800))
+    tm = target_mesh(src, grid)
+    values = rng.normal(size=(len(tm.points), 3))
+    chosen = rng.random(len(tm.triangles)) < fraction
+    full = tm.interpolate(values, outside=-7.0)
+    some = tm.interpolate(values, outside=-7.0, triangles=chosen)
+    drawn = chosen[tm.ids] & (tm.ids >= 0)
+    np.testing.assert_array_equal(some[drawn], full[drawn])
+    assert (some[~drawn] == -7.0).all()
+    face = tm.interpolate(values, outside=-7.0, face_only=True, triangles=chosen)
+    on_face = drawn & (tm.ids < len(mesh.triangles()))
+    np.testing.assert_array_equal(face[on_face], full[on_face])
+    assert (face[~on_face] == -7.0).all()
+    win = tm.window_of(chosen, pad)
+    if drawn.any():
+        rows, cols = np.nonzero(drawn)
+        assert win[0].start <= rows.min() and rows.max() < win[0].stop
+        assert win[1].start <= cols.min() and cols.max() < win[1].stop
+    np.testing.assert_array_equal(tm.interpolate(values, outside=-7.0, triangles=chosen, window=win), some[win])

@@ -239,34 +239,77 @@ class TargetMesh:
     barycentric: np.ndarray
 
     def interpolate(self, values: np.ndarray, outside=0.0, face_only: bool = False,
-                    triangles: np.ndarray | None = None) -> np.ndarray:
+                    triangles: np.ndarray | None = None,
+                    window: tuple[slice, slice] | None = None) -> np.ndarray:
         """``(V, K)`` per-vertex values (V = vertices incl. ring) -> ``(h, w, K)`` ``float32``.
 
         Pixels no triangle covers take ``outside``. For quantities known to vanish
         elsewhere, ``face_only`` skips the support band and ``triangles`` (a ``(T,)``
         bool mask) restricts the work to those triangles' pixels; the rest take
-        ``outside``.
+        ``outside``. ``window`` (two slices with explicit bounds, as :meth:`window_of`
+        gives) returns only that window of the grid: ``(wh, ww, K)``; triangles' pixels
+        outside it are dropped.
         """
         h, w = self.ids.shape
         vals = np.asarray(values, np.float64)
         k = vals.shape[1]
+        if triangles is None and not face_only:
+            where, tri, xs, ys = self._covered
+        else:
+            wanted = np.ones(len(self.triangles), bool) if triangles is None else np.asarray(triangles, bool)
+            if face_only:
+                wanted = wanted & (np.arange(len(self.triangles)) < len(mesh.triangles()))
+            where, tri, xs, ys = self._pixels_of(np.flatnonzero(wanted))
         # value = (V_t^T @ M_t) @ (x, y, 1): one (K, 3) matrix per triangle.
         coef = np.einsum("tik,tij->tkj", vals[self.triangles], self.barycentric).astype(np.float32)
-        where, tri, xs, ys = self._face if face_only else self._covered
-        if triangles is not None:
-            keep = triangles[tri]
-            where, tri, xs, ys = where[keep], tri[keep], xs[keep], ys[keep]
         c = coef[tri]  # (M, K, 3)
+        if window is not None:
+            rows, cols = window
+            wh, ww = rows.stop - rows.start, cols.stop - cols.start
+            px, py = xs[:, 0].astype(np.int64) - cols.start, ys[:, 0].astype(np.int64) - rows.start
+            inside = (px >= 0) & (px < ww) & (py >= 0) & (py < wh)
+            out = np.empty((wh * ww, k), np.float32)
+            out[...] = outside
+            c, xs, ys = c[inside], xs[inside], ys[inside]
+            out[py[inside] * ww + px[inside]] = c[:, :, 0] * xs + c[:, :, 1] * ys + c[:, :, 2]
+            return out.reshape(wh, ww, k)
         out = np.empty((h * w, k), np.float32)
         out[...] = outside
         out[where] = c[:, :, 0] * xs + c[:, :, 1] * ys + c[:, :, 2]
         return out.reshape(h, w, k)
 
+    def window_of(self, triangles: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
+        """The grid window (two slices) covering the ``(T,)`` bool-masked triangles' pixels,
+        grown by ``pad`` and clipped to the grid; empty slices when none are drawn."""
+        h, w = self.ids.shape
+        corners = self.points[self.triangles[np.asarray(triangles, bool)]].reshape(-1, 2)
+        if corners.size == 0:
+            return slice(0, 0), slice(0, 0)
+        x0, y0 = np.floor(corners.min(axis=0)).astype(int) - pad
+        x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + pad + 1
+        return (slice(int(np.clip(y0, 0, h)), int(np.clip(y1, 0, h))),
+                slice(int(np.clip(x0, 0, w)), int(np.clip(x1, 0, w))))
+
+    def _pixels_of(self, chosen: np.ndarray):
+        """``(where, tri, xs, ys)`` of the pixels drawn by triangles ``chosen`` (indices),
+        gathered from the pixel list sorted by triangle."""
+        where, tri, xs, ys, start, count = self._by_triangle
+        lengths = count[chosen]
+        total = int(lengths.sum())
+        if total == 0:
+            return where[:0], tri[:0], xs[:0], ys[:0]
+        # Concatenated ranges start[t] .. start[t] + count[t] without a Python loop.
+        offsets = np.repeat(start[chosen] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        idx = offsets + np.arange(total)
+        return where[idx], tri[idx], xs[idx], ys[idx]
+
     @cached_property
-    def _face(self):
+    def _by_triangle(self):
         where, tri, xs, ys = self._covered
-        on_face = tri < len(mesh.triangles())
-        return where[on_face], tri[on_face], xs[on_face], ys[on_face]
+        order = np.argsort(tri, kind="stable")
+        count = np.bincount(tri, minlength=len(self.triangles))
+        start = np.concatenate([[0], np.cumsum(count)[:-1]])
+        return where[order], tri[order], xs[order], ys[order], start, count
 
     @cached_property
     def _covered(self):
