@@ -1,5 +1,6 @@
-"""The donor mouth library: choice by lip shape, and a dark oral cavity past the donor's
-own opening."""
+"""The donor mouth library: a broad donor chosen once per face by its own lip shape, teeth at
+natural size at any opening, and past the donor's own opening its lower part along the
+lower lip with a dark oral cavity between."""
 
 from __future__ import annotations
 
@@ -19,21 +20,43 @@ def session(pair):
     return Session(pair[0])
 
 
-def test_each_donor_is_chosen_for_its_own_lip_shape():
+def _choosable():
+    _, _, landmarks, names = donors._library()
+    return [i for i, n in enumerate(names)
+            if n not in donors.UNCHOSEN and donors.relative_opening(landmarks[i]) >= donors.BROAD]
+
+
+def test_each_broad_donor_is_chosen_for_its_own_lip_shape_and_only_broad_ones_are():
     _, _, landmarks, names = donors._library()
     assert len(names) >= 4 and landmarks.shape[1:] == (478, 3)
+    broad = _choosable()
+    assert len(broad) >= 3
+    for i in broad:
+        assert donors.choose(landmarks[i]) == i, names[i]
     for i, lm in enumerate(landmarks):
-        assert donors.choose(lm) == i, names[i]
+        assert donors.choose(lm) in broad, names[i]
 
 
 def test_the_choice_ignores_where_and_how_large_the_lips_are():
     _, _, landmarks, _ = donors._library()
     a = np.radians(12)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-    for i in (1, len(landmarks) - 1):
+    for i in (_choosable()[0], _choosable()[-1]):
         moved = landmarks[i].copy()
         moved[:, :2] = 2.5 * moved[:, :2] @ rot.T + [300.0, -40.0]
         assert donors.choose(moved) == i
+
+
+def test_a_narrower_target_shows_the_upper_teeth_at_natural_size():
+    """ratio < 1: the donor's upper inner lip stays, its lower inner lip moves up by the
+    ratio (the lower lip covers the rest), rather than the whole opening squashed."""
+    _, _, landmarks, _ = donors._library()
+    lm = landmarks[_choosable()[0]].astype(np.float64)
+    half = donors.natural_size(lm, 0.5)
+    for upper, lower in mesh.INNER_LIP_PAIRS:
+        np.testing.assert_allclose(half[upper], lm[upper])
+        np.testing.assert_allclose(half[lower, :2], 0.5 * (lm[upper, :2] + lm[lower, :2]))
+    assert donors.relative_opening(half) == pytest.approx(0.5 * donors.relative_opening(lm), rel=1e-6)
 
 
 def _opened(face, amount):
@@ -60,7 +83,12 @@ def test_a_mouth_opened_past_the_donors_gets_a_dark_cavity(session):
     cavity = p.layers[0].cavity
     assert cavity is not None
     mask, colour = cavity
-    assert (mask > 0.5).sum() > 200 and colour.max() < 0.25
+    assert (mask > 0.5).sum() > 200 and colour[mask > 0.5].max() < 0.25
+    # Along the lower lip the donor's lower part (anchored at its own lower lip) shows, not
+    # the cavity: lower teeth where the donor has them.
+    _, low = p.layers[0].lower
+    along = (low > 0.5) & (mask < 0.5) & (p.layers[0].alpha > 0.5)
+    assert along.sum() > 50
     # Rendered: the lower part of the opening is dark, darker than the donor stretched.
     with_cavity = render.execute(session.pixels, p)
     no_cavity = dataclasses.replace(scene, layers=(dataclasses.replace(layer, cavity=0.0),))
@@ -85,6 +113,73 @@ def test_an_emotion_that_opens_the_mouth_uses_the_chosen_donor(session):
     _, _, landmarks, _ = donors._library()
     assert np.array_equal(donor[0].pixels, donors._pixels(state.donor))
     assert 0 <= state.donor < len(landmarks)
+
+
+@pytest.mark.parametrize("fraction", [0.5, 1.3, 2.5])
+def test_the_donor_teeth_keep_their_natural_size_at_any_opening(session, fraction):
+    """The donor's upper inner lip never moves; up to the donor's own opening the part of it
+    shown is the target's opening (relative to mouth width), so the teeth are neither
+    squashed (old: a narrow target squeezed the donor's whole opening) nor, beyond a small
+    stretch, lengthened (the rest is Layer.cavity)."""
+    state = session.faces[0]
+    face = state.face
+    _, _, landmarks, _ = donors._library()
+    own = landmarks[state.donor].astype(np.float64)
+    want = fraction * donors.relative_opening(own)
+    target = _opened(face, 0.0)
+    base = donors.relative_opening(target)
+    target = _opened(face, (want - base) * np.linalg.norm(target[61, :2] - target[291, :2]) / face.interocular)
+    layer = donors.donor_layer(face, target, mesh.region_weights("mouth_interior"), state.donor)
+    got = donors.relative_opening(layer.face.points)
+    for upper, _ in mesh.INNER_LIP_PAIRS:
+        np.testing.assert_allclose(layer.face.points[upper, :2], own[upper, :2], atol=1e-3)
+    ratio = donors.relative_opening(target) / donors.relative_opening(own)
+    if ratio <= 1:
+        assert got == pytest.approx(donors.relative_opening(target), rel=0.02)
+        assert layer.cavity == pytest.approx(ratio, rel=0.02)
+    else:
+        assert donors.relative_opening(target) / got <= donors.STRETCH + 1e-3
+        assert layer.cavity == pytest.approx(max(1.0, ratio / donors.STRETCH), rel=0.02)
+
+
+def _inner_lip_pixels(image, target):
+    import cv2
+
+    poly = np.round(target[list(mesh.LIPS_INNER), :2]).astype(np.int32)
+    inside = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [poly], 1)
+    return image[inside > 0]
+
+
+def test_a_broad_smile_is_mostly_teeth_not_a_dark_cavity(london):
+    """happy at intensity 1 opens the mouth like a real broad smile: the opening is filled
+    by the upper teeth (as in real London smiles), not a strip of teeth over a dark hole
+    (the old choice by the face's own closed lips and the cavity below the teeth: ~half
+    of the opening dark)."""
+    neutral, _ = london("036")
+    s = Session(neutral)
+    request = Request.from_controls(emotion="happy", intensity=1.0)
+    scene = s.scene(request)
+    opening = np.linalg.norm(scene.target[13, :2] - scene.target[14, :2]) / s.faces[0].face.interocular
+    assert opening > 0.09
+    px = _inner_lip_pixels(s.render(request), scene.target).astype(np.float64)
+    assert len(px) > 500
+    grey = px @ [0.299, 0.587, 0.114]
+    dark = (grey < 70).mean()
+    assert dark < 0.2, dark
+    assert (grey > 140).mean() > 0.5
+
+
+def test_one_donor_serves_a_whole_sweep(london):
+    """Every intensity of a sweep takes the same donor (the choice sees the face's own
+    landmarks), so the teeth do not jump from one person's to another's."""
+    neutral, _ = london("036")
+    s = Session(neutral)
+    used = set()
+    for intensity in (0.25, 0.5, 1.0, 1.5):
+        scene = s.scene(Request.from_controls(emotion="happy", intensity=intensity))
+        used |= {id(lay.pixels) for lay in scene.layers if not lay.own_person}
+    assert len(used) == 1
 
 
 def test_every_donor_carries_a_confident_near_neutral_eye_white():

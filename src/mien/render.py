@@ -33,6 +33,15 @@ from .warp import (
 
 #: Face width in working pixels.
 WORK_FACE_PX = 384
+#: How far a donor mouth reaches past the target's inner lip onto its lips, as a fraction
+#: of the first row of lip triangles (a donor's lips are another person's colour).
+LIP_MARGIN = 0.35
+#: The lower inner lip's seam, in fractions of the donor's own opening (inside) and of
+#: the first lip row (outside): the target's own lower lip edge covers the donor's (whose wet, red
+#: inner lip otherwise shows as a line on darker lips).
+LOWER_MARGIN = 0.08
+#: How far from each inner corner of a donor mouth its shadow reaches, in mouth widths.
+CORNER_SHADOW = 0.2
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +51,8 @@ class LayerPlan:
     alpha: np.ndarray        # (h, w) float32 feathered texture weight
     gain: np.ndarray         # (h, w, 3) float32 illumination gain
     preview: np.ndarray      # (h, w, 3) float32 adapted texture at working resolution
-    cavity: tuple[np.ndarray, np.ndarray] | None = None  # (h, w) mask and (3,) colour
+    cavity: tuple[np.ndarray, np.ndarray] | None = None  # (h, w) mask and (h, w, 3) colour
+    lower: tuple[np.ndarray, np.ndarray] | None = None   # (h, w, 2) map and (h, w) its weight
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,29 +214,100 @@ def _agreement(face: Face, aligned: np.ndarray) -> np.ndarray:
     return w * (1.0 - features) * mesh.border_weights()
 
 
-def _oral_cavity(tm: TargetMesh, texture: np.ndarray, ratio: float, triangles: np.ndarray,
-                 win: tuple[slice, slice] = (slice(None), slice(None))) -> tuple[np.ndarray, np.ndarray]:
-    """Where a mouth opening lies beyond the texture's own opening, and its colour.
+def _mouth_depth(tm: TargetMesh, triangles: np.ndarray) -> np.ndarray:
+    """``(h, w)`` ``float32`` depth across the target's mouth opening: 0 on the upper inner
+    lip, -1 on the upper lip and above, 1 on the lower inner lip, 2 on the lower lip and
+    below (each vertex goes to the side of the nearest inner-lip landmark).
+    Zero where ``triangles`` (``(T,)`` bool) do not reach."""
+    upper = [u for u, _ in mesh.INNER_LIP_PAIRS]
+    lower = [lo for _, lo in mesh.INNER_LIP_PAIRS]
+    pts = np.asarray(tm.points, np.float64)
+    inner = pts[upper + lower]
+    d = np.linalg.norm(pts[:, None, :2] - inner[None, :, :2], axis=2)
+    per_vertex = np.where(d.argmin(axis=1) >= len(upper), 2.0, -1.0)
+    per_vertex[upper] = 0.0
+    per_vertex[lower] = 1.0
+    for corner in (mesh.LIPS_INNER[0], mesh.LIPS_INNER[10]):
+        per_vertex[corner] = 0.5
+    return tm.interpolate(per_vertex[:, None], triangles=triangles)[..., 0]
 
-    ``depth`` runs from 0 on the upper inner lip to 1 on the lower one; past ``1 / ratio``
-    the texture has shown all it has (teeth at natural size) and the mouth is an open,
-    shadowed cavity, coloured like the texture's darkest interior tone.
 
-    ``texture`` and the returned mask cover the window ``win`` of the grid.
+def _lower_landmarks(points: np.ndarray, ratio: float) -> np.ndarray:
+    """``(478, 2)`` a donor's landmarks as warped for an opening ``ratio`` times its own,
+    but with its LOWER inner lip where it is in the donor's photo and the upper inner lip
+    moved instead: its lower teeth and lower lip at natural size along the target's lower
+    lip. ``points`` are the donor's landmarks with the upper inner lip anchored
+    (:func:`mien.donors.natural_size`)."""
+    p = np.asarray(points, np.float64)[:, :2].copy()
+    for upper, lower in mesh.INNER_LIP_PAIRS:
+        own = p[upper] + (p[lower] - p[upper]) / ratio
+        p[upper] = own + ratio * (p[upper] - own)
+        p[lower] = own
+    return p
+
+
+def _row_gap(pixels: np.ndarray, points: np.ndarray, ratio: float) -> float:
+    """Where, as a fraction of the donor's own opening from its upper inner lip, its upper
+    teeth end: the darkest row of the opening's middle (between the tooth rows, or at
+    the lower lip if no lower teeth show), searched in ``[0.45, 0.95]``.
+
+    ``points`` as in :func:`_lower_landmarks`.
+    """
+    p = np.asarray(points, np.float64)[:, :2]
+    grey = _grey(to_float(pixels))
+    fractions = np.linspace(0.0, 1.0, 41)
+    profiles = []
+    for upper, lower in mesh.INNER_LIP_PAIRS[:5]:
+        own = p[upper] + (p[lower] - p[upper]) / ratio
+        xy = p[upper] + fractions[:, None] * (own - p[upper])
+        xs = np.clip(np.round(xy[:, 0]).astype(int), 0, grey.shape[1] - 1)
+        ys = np.clip(np.round(xy[:, 1]).astype(int), 0, grey.shape[0] - 1)
+        profiles.append(grey[ys, xs])
+    profile = np.convolve(np.median(profiles, axis=0), np.ones(3) / 3, mode="same")
+    search = (fractions >= 0.45) & (fractions <= 0.95)
+    return float(fractions[search][np.argmin(profile[search])])
+
+
+def _oral_cavity(depth: np.ndarray, texture: np.ndarray, ratio: float,
+                 split: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How a mouth opened ``ratio`` times the texture's own opening is filled.
+
+    The texture's opening is cut at ``split`` (where its upper teeth end): the part above
+    keeps its natural size under the upper inner lip (``depth`` 0 to ``split / ratio``),
+    the part below its natural size along the lower inner lip (``1 - (1 - split) / ratio``
+    to 1), and between the two lies an open, shadowed cavity coloured like the texture's
+    darkest interior tone, darkest under the upper teeth and a little lighter and redder
+    toward the tongue. At ``ratio <= 1`` the upper part fills the whole opening (the lower
+    lip covers the rest) and the lower lip takes the lower part's texture.
+
+    Args:
+        depth: ``(h, w)`` from :func:`_mouth_depth`.
+        texture: ``(h, w, 3)`` ``float32`` the upper-anchored texture, for its tones.
 
     Returns:
-        ``(mask, colour)``: ``(h, w)`` ``float32`` in ``[0, 1]`` and ``(3,)`` ``float32``.
+        ``(mask, colour, lower)``: the cavity ``(h, w)`` ``float32`` in ``[0, 1]``, its
+        colour ``(h, w, 3)`` ``float32``, and ``(h, w)`` ``float32`` the weight of the
+        lower-anchored texture.
     """
-    depth_per_vertex = np.zeros((len(tm.points), 1))
-    for _, lower in mesh.INNER_LIP_PAIRS:
-        depth_per_vertex[lower] = 1.0
-    depth = tm.interpolate(depth_per_vertex, triangles=triangles)[win][..., 0]
-    mask = np.clip((depth - 1.0 / ratio) / 0.12 + 0.5, 0.0, 1.0).astype(np.float32)
+    top = split / max(ratio, 1.0)
+    bottom = 1.0 - (1.0 - split) / max(ratio, 1.0)
+    soft = 0.06
+    inside = (depth > 0) & (depth < 1.5)
+    mask = (np.clip((depth - top) / soft + 0.5, 0.0, 1.0) * np.clip((bottom - depth) / soft + 0.5, 0.0, 1.0)
+            * min(1.0, (bottom - top) / soft))  # no cavity at all at the donor's own opening
     # The depth is piecewise linear over few triangles: soften its kinks.
-    mask = cv2.GaussianBlur(mask, (0, 0), 1.5) * (depth > 0)
-    inside = (mask < 0.5) & (depth > 0.02)
-    dark = np.percentile(texture[inside], 5, axis=0) if inside.sum() > 10 else np.array([0.1, 0.05, 0.05])
-    return mask, (0.55 * dark).astype(np.float32)
+    mask = (cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0) * inside).astype(np.float32)
+    cut = 0.5 * (top + bottom) if ratio > 1.0 else 1.0
+    lower = np.clip((depth - cut) / soft + 0.5, 0.0, 1.0).astype(np.float32)
+    lower = cv2.GaussianBlur(lower, (0, 0), 1.0) * (depth > 0)
+    teeth = (mask < 0.5) & inside & (depth < 1.0)
+    dark = np.percentile(texture[teeth], 5, axis=0) if teeth.sum() > 10 else np.array([0.1, 0.05, 0.05])
+    base = 0.6 * np.asarray(dark, np.float32)
+    base *= min(1.0, 0.09 / max(float(_grey(base)), 1e-6))  # a cavity is dark in any donor
+    across = np.clip((depth - top) / max(bottom - top, 1e-3), 0.0, 1.0)[..., None]
+    tint = np.array([1.0, 0.85, 0.8], np.float32)
+    colour = base * (0.7 + 0.6 * across * tint)
+    return mask, colour.astype(np.float32), lower.astype(np.float32)
 
 
 def _donor_gain(pixels: np.ndarray, face: Face, layer: Layer) -> np.ndarray:
@@ -309,7 +390,33 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         agree = values[win][..., 3]
         factor = scale * face.size / max(layer.face.size, 1.0)
         used = alpha > 0
+        # A donor mouth at an opening other than its own (Layer.cavity is the ratio): the
+        # lower lip and what lies along it come from the donor anchored at ITS lower lip.
+        opened = not layer.own_person and layer.cavity > 0
+        if opened:
+            depth = _mouth_depth(tm, used_tris)[win]
+            # The donor fills the opening; its lips (another person's colour) reach only a
+            # little past the target's inner lip, enough for the seam.
+            lips = np.minimum(np.clip((LIP_MARGIN + depth) / LIP_MARGIN, 0.0, 1.0),
+                              np.clip((1.0 + LOWER_MARGIN - depth)
+                                      / (LOWER_MARGIN * (1.0 + 1.0 / max(layer.cavity, 1.0))), 0.0, 1.0))
+            alpha = alpha * cv2.GaussianBlur(lips.astype(np.float32), (0, 0), 0.7)
+            low_pts = _lower_landmarks(layer.face.points, layer.cavity)
+            low_disp = np.concatenate([low_pts[:surface] - target[:surface, :2], ring - tm.ring])
+            field_low = coords[win] + tm.interpolate(low_disp, triangles=used_tris)[win]
+            split = _row_gap(layer.pixels, layer.face.points, layer.cavity)
         tex = _sample(layer.pixels, field, factor, used)
+        cavity = lower = None
+        if opened:
+            cav_mask, cav_colour, lower = _oral_cavity(depth, tex, layer.cavity, split)
+            # The corners of a smile's opening are in shadow (the buccal corridor); a
+            # donor's own corners show its gums and inner lips, another person's red.
+            width = float(np.linalg.norm(target[61, :2] - target[291, :2]))
+            near = np.min([np.linalg.norm(coords[win] - target[c, :2], axis=-1)
+                           for c in (mesh.LIPS_INNER[0], mesh.LIPS_INNER[10])], axis=0)
+            corner = np.clip(1.0 - near / (CORNER_SHADOW * width), 0.0, 1.0) ** 1.5
+            cav_mask = np.maximum(cav_mask, (0.9 * corner * (depth > -0.5)).astype(np.float32))
+            tex = tex + lower[..., None] * (_sample(layer.pixels, field_low, factor, used) - tex)
         if layer.own_person:
             gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
         else:
@@ -322,16 +429,20 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
             seam = np.clip(2.0 * (1.0 - alpha), 0.0, 1.0)[..., None]
             field = field + seam * (compose(field, flow) - field)
             tex = _sample(layer.pixels, field, factor, used)
+            if opened:
+                field_low = field_low + seam * (compose(field_low, flow) - field_low)
+                tex = tex + lower[..., None] * (_sample(layer.pixels, field_low, factor, used) - tex)
         adapted = np.clip(tex * gain, 0, 1)
-        cavity = None
-        if layer.cavity > 1.0:
-            cavity = _oral_cavity(tm, adapted, layer.cavity, used_tris, win)
-            mask = cavity[0][..., None]
-            adapted = adapted * (1.0 - mask) + cavity[1] * mask
-            cavity = (_embed(cavity[0], win, grid.size), cavity[1])
+        if opened:
+            cav_colour = np.clip(cav_colour * gain, 0, 1)
+            mask = cav_mask[..., None]
+            adapted = adapted * (1.0 - mask) + cav_colour * mask
+            cavity = (_embed(cav_mask, win, grid.size), _embed(cav_colour, win, grid.size))
+            lower = (_embed(field_low, win, grid.size, coords), _embed(lower, win, grid.size))
         preview[win] += alpha[..., None] * (adapted - preview[win])
         layer_plans.append(LayerPlan(layer, _embed(field, win, grid.size, coords), _embed(alpha, win, grid.size),
-                                     _embed(gain, win, grid.size, 1.0), _embed(adapted, win, grid.size), cavity))
+                                     _embed(gain, win, grid.size, 1.0), _embed(adapted, win, grid.size), cavity,
+                                     lower))
     return Plan(grid, tm, own, tuple(layer_plans), preview, shade)
 
 
@@ -365,10 +476,18 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
         tex = cv2.remap(lp.layer.pixels, field_full[..., 0], field_full[..., 1], cv2.INTER_CUBIC,
                         borderMode=cv2.BORDER_REFLECT)
         gain = grid.upsample(lp.gain)[by0:by1, bx0:bx1]
-        layer_pixels = to_float(tex) * gain
+        layer_pixels = to_float(tex)
+        if lp.lower is not None:
+            low_full = grid.upsample(lp.lower[0] - grid.coords())[by0:by1, bx0:bx1] + sub.full_coords()
+            low_tex = to_float(cv2.remap(lp.layer.pixels, low_full[..., 0], low_full[..., 1], cv2.INTER_CUBIC,
+                                         borderMode=cv2.BORDER_REFLECT))
+            weight = grid.upsample(lp.lower[1])[by0:by1, bx0:bx1, None]
+            layer_pixels += weight * (low_tex - layer_pixels)
+        layer_pixels *= gain
         if lp.cavity is not None:
             mask = grid.upsample(lp.cavity[0])[by0:by1, bx0:bx1, None]
-            layer_pixels = layer_pixels * (1.0 - mask) + lp.cavity[1] * mask
+            colour = grid.upsample(lp.cavity[1])[by0:by1, bx0:bx1]
+            layer_pixels = layer_pixels * (1.0 - mask) + colour * mask
         region = out_crop[by0:by1, bx0:bx1]
         out_crop[by0:by1, bx0:bx1] = multiband_blend(region, layer_pixels, alpha_full[by0:by1, bx0:bx1])
     changed = grid.upsample(cv2.dilate(changed_work.astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
