@@ -3,7 +3,9 @@
 Takes London happy photos (Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0)
 whose smile shows teeth, crops the lips, scales it to an inter-ocular distance of
 DONOR_IOD pixels (close to the London photos' own scale, so teeth keep their detail) and
-stores the JPEG with its 478 landmarks in crop coordinates, and each
+stores the JPEG with its 478 landmarks in crop coordinates, the inner and outer lip
+landmarks of the same person's neutral photo (``(40, 2)``, ``mesh.LIPS_INNER`` then
+``mesh.LIPS_OUTER``, in that photo's pixels: only their shape is used), and each
 donor's eye-white (sclera) and cheek colours in linear light, measured on the full photo
 before cropping (the renderer carries the teeth's colour relative to the sclera over to
 the edited photo's). Only the even-indexed London people (sorted names ``[0::2]``) are
@@ -59,12 +61,18 @@ def main() -> int:
         opening = np.linalg.norm(f.points[13] - f.points[14]) / f.interocular
         white = measure(img, f)
         if opening > 0.06 and white.confidence >= 0.8:
-            found.append((opening, person.name, img, f, white))
+            # The donor's own neutral lips: a face is given the donor whose neutral mouth
+            # looks like its own (mien.donors.choose).
+            neutral = analyze(mien.read_photo(person / "neutral.jpg").pixels)
+            if len(neutral) != 1:
+                continue
+            found.append((opening, person.name, img, f, white, neutral[0].landmarks))
     found.sort(key=lambda x: x[0])
     # Spread the picks over the range of openings.
     picks = [found[i] for i in np.linspace(0, len(found) - 1, min(args.count, len(found))).round().astype(int)]
-    blobs, offsets, landmarks, names, openings, whites = [], [0], [], [], [], []
-    for opening, name, img, f, white in picks:
+    blobs, offsets, landmarks, names, openings, whites, neutrals = [], [0], [], [], [], [], []
+    for opening, name, img, f, white, neutral in picks:
+        neutrals.append(neutral[list(mesh.LIPS_INNER) + list(mesh.LIPS_OUTER), :2].astype(np.float32))
         whites.append(white)
         s = DONOR_IOD / f.interocular
         # Only the mouth interior and its feathered edge are ever drawn: the outer lips
@@ -90,7 +98,8 @@ def main() -> int:
         names.append(f"london-{name}")
         openings.append(opening)
     np.savez_compressed(OUT, jpeg=np.frombuffer(b"".join(blobs), np.uint8), offsets=np.array(offsets),
-                        landmarks=np.array(landmarks), names=np.array(names), openings=np.array(openings),
+                        landmarks=np.array(landmarks), neutral_lips=np.array(neutrals),
+                        names=np.array(names), openings=np.array(openings),
                         sclera=np.array([w.colour for w in whites], np.float32),
                         sclera_confidence=np.array([w.confidence for w in whites], np.float32),
                         skin=np.array([w.skin for w in whites], np.float32),

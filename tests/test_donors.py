@@ -26,25 +26,36 @@ def _choosable():
             if n not in donors.UNCHOSEN and donors.relative_opening(landmarks[i]) >= donors.BROAD]
 
 
-def test_each_broad_donor_is_chosen_for_its_own_lip_shape_and_only_broad_ones_are():
+def test_each_broad_donor_is_chosen_for_its_own_neutral_lips_and_only_broad_ones_are():
     _, _, landmarks, names = donors._library()
     assert len(names) >= 4 and landmarks.shape[1:] == (478, 3)
+    neutral = donors._neutral_lips()
+    assert neutral is not None and neutral.shape == (len(names), 40, 2)
     broad = _choosable()
     assert len(broad) >= 3
     for i in broad:
-        assert donors.choose(landmarks[i]) == i, names[i]
+        assert donors.choose(neutral[i]) == i, names[i]
     for i, lm in enumerate(landmarks):
         assert donors.choose(lm) in broad, names[i]
+        assert donors.choose(neutral[i]) in broad, names[i]
 
 
 def test_the_choice_ignores_where_and_how_large_the_lips_are():
-    _, _, landmarks, _ = donors._library()
+    neutral = donors._neutral_lips()
     a = np.radians(12)
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
     for i in (_choosable()[0], _choosable()[-1]):
-        moved = landmarks[i].copy()
-        moved[:, :2] = 2.5 * moved[:, :2] @ rot.T + [300.0, -40.0]
+        moved = 2.5 * neutral[i] @ rot.T + [300.0, -40.0]
         assert donors.choose(moved) == i
+
+
+def test_the_four_test_faces_do_not_all_get_one_donor(london):
+    """The choice follows the face's own mouth: the four test people (different sexes and
+    lips) do not all get the same donor."""
+    from mien.detect import analyze
+
+    chosen = {donors.choose(analyze(london(p)[0])[0].landmarks) for p in ("020", "036", "063", "081")}
+    assert len(chosen) >= 2
 
 
 def test_a_narrower_target_shows_the_upper_teeth_at_natural_size():
@@ -91,7 +102,7 @@ def test_a_mouth_opened_past_the_donors_gets_a_dark_cavity(session):
     assert along.sum() > 50
     # Rendered: the lower part of the opening is dark, darker than the donor stretched.
     with_cavity = render.execute(session.pixels, p)
-    no_cavity = dataclasses.replace(scene, layers=(dataclasses.replace(layer, cavity=0.0),))
+    no_cavity = dataclasses.replace(scene, layers=(dataclasses.replace(layer, lower_points=None),))
     without = render.render(session.pixels, no_cavity)
     g = p.grid
     low = np.zeros(with_cavity.shape[:2], bool)
@@ -117,29 +128,50 @@ def test_an_emotion_that_opens_the_mouth_uses_the_chosen_donor(session):
 
 @pytest.mark.parametrize("fraction", [0.5, 1.3, 2.5])
 def test_the_donor_teeth_keep_their_natural_size_at_any_opening(session, fraction):
-    """The donor's upper inner lip never moves; up to the donor's own opening the part of it
-    shown is the target's opening (relative to mouth width), so the teeth are neither
-    squashed (old: a narrow target squeezed the donor's whole opening) nor, beyond a small
-    stretch, lengthened (the rest is Layer.cavity)."""
+    """Whatever the target's opening, the donor's opening is mapped at one scale: its
+    landmarks move along the opening (the top hidden under the upper lip, the bottom under
+    the lower lip) but the span warped onto the target's opening is the target's opening
+    relative to mouth width (old: a narrow target squeezed the donor's whole opening into
+    it); past the donor's own opening a small stretch, then Layer.cavity takes the rest."""
     state = session.faces[0]
     face = state.face
     _, _, landmarks, _ = donors._library()
     own = landmarks[state.donor].astype(np.float64)
+    closed = _opened(face, 0.0)
+    width = np.linalg.norm(closed[61, :2] - closed[291, :2]) / face.interocular
     want = fraction * donors.relative_opening(own)
-    target = _opened(face, 0.0)
-    base = donors.relative_opening(target)
-    target = _opened(face, (want - base) * np.linalg.norm(target[61, :2] - target[291, :2]) / face.interocular)
+    target = _opened(face, (want - donors.relative_opening(closed)) * width)
     layer = donors.donor_layer(face, target, mesh.region_weights("mouth_interior"), state.donor)
-    got = donors.relative_opening(layer.face.points)
-    for upper, _ in mesh.INNER_LIP_PAIRS:
-        np.testing.assert_allclose(layer.face.points[upper, :2], own[upper, :2], atol=1e-3)
     ratio = donors.relative_opening(target) / donors.relative_opening(own)
-    if ratio <= 1:
-        assert got == pytest.approx(donors.relative_opening(target), rel=0.02)
-        assert layer.cavity == pytest.approx(ratio, rel=0.02)
-    else:
-        assert donors.relative_opening(target) / got <= donors.STRETCH + 1e-3
-        assert layer.cavity == pytest.approx(max(1.0, ratio / donors.STRETCH), rel=0.02)
+    assert ratio == pytest.approx(fraction, rel=0.05)
+    scale = ratio if ratio <= 1 else max(1.0, ratio / donors.STRETCH)
+    assert layer.cavity == pytest.approx(scale, rel=1e-6)
+    got = layer.face.points.astype(np.float64)
+    for upper, lower in mesh.INNER_LIP_PAIRS:
+        span = own[lower, :2] - own[upper, :2]
+        np.testing.assert_allclose(got[lower] - got[upper], scale * span, atol=1e-2)
+        # The upper lip only ever hides the top of the donor's opening (never shows above it).
+        along = (got[upper] - own[upper, :2]) @ span / max(span @ span, 1e-9)
+        assert -1e-4 <= along <= donors.row_gap(state.donor) + 1e-4
+        # The lower-anchored copy keeps the donor's own lower lip.
+        np.testing.assert_allclose(layer.lower_points[lower], own[lower, :2], atol=1e-3)
+    assert layer.teeth_end > 0 and layer.lower_start <= 1.0
+
+
+def test_a_smile_shows_the_whole_upper_teeth_a_dropped_jaw_only_their_edge(session):
+    """The upper teeth show from the upper lip to their edge, which stays where the face's
+    own lips rest: a raised upper lip (smile) shows all of the donor's crown, a jaw dropped
+    without raising the lip a strip under the lip and a cavity below."""
+    state = session.faces[0]
+    face = state.face
+    weights = mesh.region_weights("mouth_interior")
+    dropped = donors.donor_layer(face, _opened(face, 0.16), weights, state.donor)
+    raised = _opened(face, 0.08)  # the same opening, half of it by raising the upper lip
+    upper = [u for u, _ in mesh.INNER_LIP_PAIRS]
+    raised[upper, 1] -= 0.08 * face.interocular
+    smile = donors.donor_layer(face, raised, weights, state.donor)
+    assert dropped.teeth_end < 0.6 and dropped.teeth_end < dropped.lower_start
+    assert smile.teeth_end > dropped.teeth_end + 0.1
 
 
 def _inner_lip_pixels(image, target):

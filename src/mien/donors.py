@@ -16,6 +16,7 @@ people (sorted names ``[0::2]``); the odd-indexed ones are held out for evaluati
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from io import BytesIO
@@ -59,11 +60,22 @@ def _pixels(i: int) -> np.ndarray:
 
 
 def _lip_shape(points: np.ndarray) -> np.ndarray:
-    """Outer lip contour, similarity-normalised: ``(20, 2)``. (The inner contour of the
-    edited face's own, usually closed, mouth says nothing about the teeth it will show.)"""
-    p = points[list(mesh.LIPS_OUTER), :2].astype(np.float64)
+    """Inner then outer lip contour (``mesh.LIPS_INNER``, ``mesh.LIPS_OUTER``),
+    similarity-normalised: ``(40, 2)``. ``points``: ``(478, 2+)`` landmarks or ``(40, 2+)``
+    lips already in that order."""
+    p = np.asarray(points, np.float64)[:, :2]
+    if len(p) != 40:
+        p = p[list(mesh.LIPS_INNER) + list(mesh.LIPS_OUTER)]
     p = p - p.mean(axis=0)
     return p / np.sqrt((p**2).sum(axis=1).mean())
+
+
+@lru_cache(maxsize=1)
+def _neutral_lips() -> np.ndarray | None:
+    """``(N, 40, 2)`` each donor's lips on its own neutral photo, or ``None`` (older library)."""
+    with resources.files("mien").joinpath("data/donors.npz").open("rb") as fh:
+        data = np.load(fh)
+        return data["neutral_lips"].astype(np.float64) if "neutral_lips" in data.files else None
 
 
 def relative_opening(points: np.ndarray) -> float:
@@ -93,16 +105,20 @@ def choose(target: np.ndarray) -> int:
     unedited ones, so that every intensity of a sweep keeps the one donor).
 
     Among the donors with a broad, teeth-showing opening (:data:`BROAD`), the one whose
-    outer lip shape (similarity-normalised: position, size and roll ignored) is closest;
-    deterministic. If none is broad enough (a reduced library), all are considered.
+    own NEUTRAL lips (inner and outer contour, similarity-normalised: position, size and
+    roll ignored) are closest to the face's lips: a person with a similar mouth. (Matching
+    against the donors' smiling lips instead picked the least-smiling donor for nearly
+    every neutral face.) Deterministic. If none is broad enough (a reduced library), all
+    are considered.
     """
     _, _, landmarks, names = _library()
+    neutral = _neutral_lips()
     want = _lip_shape(target)
     allowed = [i for i, n in enumerate(names) if n not in EXCLUDED and n not in UNCHOSEN]
     broad = [i for i in allowed if relative_opening(landmarks[i]) >= BROAD]
     best, best_err = (broad or allowed or [0])[0], np.inf
     for i in broad or allowed:
-        have = _lip_shape(landmarks[i])
+        have = _lip_shape(neutral[i] if neutral is not None else landmarks[i])
         s, rot, t = similarity(have, want)
         err = np.linalg.norm(s * have @ rot.T + t - want, axis=1).mean()
         if err < best_err:
@@ -110,26 +126,92 @@ def choose(target: np.ndarray) -> int:
     return best
 
 
-def natural_size(landmarks: np.ndarray, ratio: float) -> np.ndarray:
-    """A donor's landmarks with its lower inner lip moved so that its opening is ``ratio``
-    times its own, the upper inner lip kept: ``(478, 3)`` ``float64``.
+def natural_size(landmarks: np.ndarray, ratio: float, start: float = 0.0) -> np.ndarray:
+    """A donor's landmarks with its inner lips moved along the opening: ``(478, 3)``
+    ``float64``.
 
-    Warped onto a target whose opening is ``ratio`` times the donor's (relative to mouth
-    width), the upper teeth then keep their natural size under the upper lip: a narrower
-    target shows the upper part of the donor's opening (the lower lip covers the rest), a
-    wider one shows all of it and more (the renderer fills the rest, :attr:`Layer.cavity`).
+    Each upper inner lip landmark goes ``start`` of the way from the upper to the lower
+    inner lip and each lower one to ``start + ratio`` of it (fractions of the donor's own
+    opening, per :data:`mesh.INNER_LIP_PAIRS`). Warped onto a target whose opening is
+    ``ratio`` times the donor's (relative to mouth width), what the donor shows keeps its
+    natural size: ``start`` > 0 hides the top of its opening under the target's upper lip,
+    ``ratio`` < 1 hides the bottom under the lower lip (rather than squashing the donor's
+    whole opening into a slit), ``start + ratio`` > 1 reaches past its lower lip (the
+    renderer fills that, :class:`DonorLayer`).
     """
     lm = np.asarray(landmarks, np.float64).copy()
     for upper, lower in mesh.INNER_LIP_PAIRS:
-        lm[lower, :2] = lm[upper, :2] + ratio * (lm[lower, :2] - lm[upper, :2])
+        up, lo = lm[upper, :2].copy(), lm[lower, :2].copy()
+        lm[upper, :2] = up + start * (lo - up)
+        lm[lower, :2] = up + (start + ratio) * (lo - up)
     return lm
 
 
-def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int) -> Layer:
+#: How far below the upper inner lip's rest position (the face's own, unedited lips) the
+#: upper incisors' edges sit, in inter-ocular distances. Measured on the even-indexed
+#: (training) London people whose smile opens >= 0.12 IOD (094 103 120 126 130: visible
+#: upper teeth minus the upper lip's rise from neutral, median 0.086; over all 16 smiles
+#: showing teeth 0.056, where the lower lip hides some). A target shows the upper teeth from
+#: its upper lip down to there: all of them in a broad smile (lip raised), a strip under the
+#: lip in a dropped jaw (aaa, surprise).
+INCISAL_EDGE = 0.08
+
+
+@lru_cache(maxsize=64)
+def row_gap(donor: int) -> float:
+    """Where donor ``donor``'s upper teeth end, as a fraction of its opening from its
+    upper inner lip: the darkest row of the opening's middle (between the tooth rows, or
+    just above the lower lip if no lower teeth show), searched in ``[0.45, 0.95]``."""
+    _, _, landmarks, _ = _library()
+    p = landmarks[donor][:, :2].astype(np.float64)
+    grey = _pixels(donor).astype(np.float64) @ [0.299, 0.587, 0.114]
+    fractions = np.linspace(0.0, 1.0, 41)
+    profiles = []
+    for upper, lower in mesh.INNER_LIP_PAIRS[:5]:  # the middle of the mouth
+        xy = p[upper] + fractions[:, None] * (p[lower] - p[upper])
+        xs = np.clip(np.round(xy[:, 0]).astype(int), 0, grey.shape[1] - 1)
+        ys = np.clip(np.round(xy[:, 1]).astype(int), 0, grey.shape[0] - 1)
+        profiles.append(grey[ys, xs])
+    profile = np.convolve(np.median(profiles, axis=0), np.ones(3) / 3, mode="same")
+    search = (fractions >= 0.45) & (fractions <= 0.95)
+    return float(fractions[search][np.argmin(profile[search])])
+
+
+@dataclass(frozen=True, eq=False)
+class DonorLayer(Layer):
+    """A donor mouth (:class:`~mien.scene.Layer`, ``own_person=False``) fitted to a target
+    opening at natural size. ``face`` holds the donor's landmarks anchored for the upper
+    teeth (:func:`natural_size`); ``cavity`` is the target's opening over the donor's.
+
+    Attributes:
+        lower_points: ``(478, 2)`` ``float64`` the donor's landmarks anchored at its lower
+            inner lip instead (its lower part, lower teeth and lower lip at natural size
+            along the target's lower lip).
+        teeth_end: where the upper teeth end, as a fraction of the target's opening from
+            its upper inner lip (may exceed 1: the lower lip covers the rest).
+        lower_start: from where the lower-anchored texture is the donor's lower part (its
+            opening below :func:`row_gap`), same units. Between ``teeth_end`` and
+            ``lower_start`` lies the open oral cavity (:func:`mien.render._oral_cavity`).
+    """
+
+    lower_points: np.ndarray | None = None
+    teeth_end: float = 1.0
+    lower_start: float = 1.0
+
+
+def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int) -> DonorLayer:
     """A texture layer from donor number ``donor`` for ``face`` moving to ``target``.
 
+    The target's opening relative to its mouth width over the donor's gives the scale
+    (``ratio``: a target depth unit is ``ratio`` donor opening units; above 1 up to
+    :data:`STRETCH` the donor's teeth are drawn that much taller instead). The upper teeth
+    show from the target's upper inner lip down to the incisal edge (:data:`INCISAL_EDGE`
+    below the face's own upper lip): in a broad smile the whole donor crown, in a dropped
+    jaw only its lower edge. Beyond the teeth, the donor's lower part follows the target's
+    lower lip and what neither covers is the cavity.
+
     Args:
-        face: the face being edited.
+        face: the face being edited (its own landmarks: where the lips rest).
         target: ``(478, 3)`` its target landmarks (pixels).
         weights: ``(478,)`` texture weight per landmark.
         donor: from :func:`choose` on the face's own landmarks (not the target's), so a
@@ -138,18 +220,27 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int)
     _, _, landmarks, _ = _library()
     i = donor
     pixels = _pixels(i)
-    # Teeth at their natural size whatever the target's opening: the target's opening (as
-    # a fraction of its mouth width) over the donor's says how much of the donor's opening
-    # it shows under the upper lip (ratio < 1). Up to STRETCH the donor's whole opening is
-    # stretched onto the target's (teeth that much taller: people's teeth differ more than
-    # that); beyond it the renderer shows the donor's lower part along the lower lip and a
-    # cavity between (Layer.cavity: the ratio left).
-    ratio = relative_opening(target) / max(relative_opening(landmarks[i]), 1e-3)
+    own = landmarks[i].astype(np.float64)
+    ratio = relative_opening(target) / max(relative_opening(own), 1e-3)
     ratio = float(np.clip(ratio, 0.05, 20.0))
-    left = ratio if ratio <= 1.0 else max(1.0, ratio / STRETCH)
-    lm = natural_size(landmarks[i], left)
-    lm = lm.astype(np.float32)
+    scale = ratio if ratio <= 1.0 else max(1.0, ratio / STRETCH)
+    split = row_gap(i)
+    # How much upper tooth the target shows below its upper inner lip: the lip's rise from
+    # the face's own rest position along the face's vertical, plus the incisal edge's depth.
+    iod = max(face.interocular, 1.0)
+    eyes = face.landmarks[263, :2].astype(np.float64) - face.landmarks[33, :2]
+    down = np.array([-eyes[1], eyes[0]]) / max(np.linalg.norm(eyes), 1e-6)
+    down = down if down[1] >= 0 else -down
+    rest = face.landmarks[13, :2].astype(np.float64)
+    shown = ((rest - target[13, :2]) @ down) / iod + INCISAL_EDGE
+    target_open = max(float(np.linalg.norm(target[13, :2] - target[14, :2])) / iod, 1e-3)
+    start = float(np.clip(split - max(shown, 0.0) / target_open * scale, 0.0, split))
+    teeth_end = (split - start) / scale
+    lower_start = 1.0 - (1.0 - split) / scale
+    lm = natural_size(own, scale, start).astype(np.float32)
+    lower = natural_size(own, scale, 1.0 - scale)[:, :2]
     donor_face = Face(0, lm, (float(lm[:, 0].min()), float(lm[:, 1].min()), float(lm[:, 0].max()),
                          float(lm[:, 1].max())), 1.0, pixels.shape[:2])
-    return Layer(pixels, donor_face, weights, align_to(lm, face.landmarks), own_person=False,
-                 feather=1 / 300, cavity=left, white=_whites()[i])
+    return DonorLayer(pixels, donor_face, weights, align_to(lm, face.landmarks), own_person=False,
+                      feather=1 / 300, cavity=scale, white=_whites()[i], lower_points=lower,
+                      teeth_end=teeth_end, lower_start=lower_start)

@@ -214,11 +214,17 @@ def _agreement(face: Face, aligned: np.ndarray) -> np.ndarray:
     return w * (1.0 - features) * mesh.border_weights()
 
 
-def _mouth_depth(tm: TargetMesh, triangles: np.ndarray) -> np.ndarray:
-    """``(h, w)`` ``float32`` depth across the target's mouth opening: 0 on the upper inner
-    lip, -1 on the upper lip and above, 1 on the lower inner lip, 2 on the lower lip and
-    below (each vertex goes to the side of the nearest inner-lip landmark).
-    Zero where ``triangles`` (``(T,)`` bool) do not reach."""
+def _mouth_depth(tm: TargetMesh, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where a pixel lies relative to the target's mouth opening.
+
+    Returns:
+        ``(depth, inside)``, each ``(h, w)`` ``float32``, zero where ``triangles``
+        (``(T,)`` bool) do not reach. ``depth``: 0 on the upper inner lip, -1 on the upper
+        lip and above, 1 on the lower inner lip, 2 on the lower lip and below (each vertex
+        goes to the side of the nearest inner-lip landmark; 0.5 at the corners).
+        ``inside``: 1 in the opening, falling to 0 one row of triangles outside it (the
+        side assignment jumps beside the corners, where only ``inside`` is trusted).
+    """
     upper = [u for u, _ in mesh.INNER_LIP_PAIRS]
     lower = [lo for _, lo in mesh.INNER_LIP_PAIRS]
     pts = np.asarray(tm.points, np.float64)
@@ -229,56 +235,24 @@ def _mouth_depth(tm: TargetMesh, triangles: np.ndarray) -> np.ndarray:
     per_vertex[lower] = 1.0
     for corner in (mesh.LIPS_INNER[0], mesh.LIPS_INNER[10]):
         per_vertex[corner] = 0.5
-    return tm.interpolate(per_vertex[:, None], triangles=triangles)[..., 0]
+    inside = np.zeros_like(per_vertex)
+    inside[list(mesh.LIPS_INNER)] = 1.0
+    both = tm.interpolate(np.stack([per_vertex, inside], axis=1), triangles=triangles)
+    return both[..., 0], both[..., 1]
 
 
-def _lower_landmarks(points: np.ndarray, ratio: float) -> np.ndarray:
-    """``(478, 2)`` a donor's landmarks as warped for an opening ``ratio`` times its own,
-    but with its LOWER inner lip where it is in the donor's photo and the upper inner lip
-    moved instead: its lower teeth and lower lip at natural size along the target's lower
-    lip. ``points`` are the donor's landmarks with the upper inner lip anchored
-    (:func:`mien.donors.natural_size`)."""
-    p = np.asarray(points, np.float64)[:, :2].copy()
-    for upper, lower in mesh.INNER_LIP_PAIRS:
-        own = p[upper] + (p[lower] - p[upper]) / ratio
-        p[upper] = own + ratio * (p[upper] - own)
-        p[lower] = own
-    return p
+def _oral_cavity(depth: np.ndarray, texture: np.ndarray, top: float,
+                 bottom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How a donor mouth fills the target's opening (:class:`mien.donors.DonorLayer`).
 
-
-def _row_gap(pixels: np.ndarray, points: np.ndarray, ratio: float) -> float:
-    """Where, as a fraction of the donor's own opening from its upper inner lip, its upper
-    teeth end: the darkest row of the opening's middle (between the tooth rows, or at
-    the lower lip if no lower teeth show), searched in ``[0.45, 0.95]``.
-
-    ``points`` as in :func:`_lower_landmarks`.
-    """
-    p = np.asarray(points, np.float64)[:, :2]
-    grey = _grey(to_float(pixels))
-    fractions = np.linspace(0.0, 1.0, 41)
-    profiles = []
-    for upper, lower in mesh.INNER_LIP_PAIRS[:5]:
-        own = p[upper] + (p[lower] - p[upper]) / ratio
-        xy = p[upper] + fractions[:, None] * (own - p[upper])
-        xs = np.clip(np.round(xy[:, 0]).astype(int), 0, grey.shape[1] - 1)
-        ys = np.clip(np.round(xy[:, 1]).astype(int), 0, grey.shape[0] - 1)
-        profiles.append(grey[ys, xs])
-    profile = np.convolve(np.median(profiles, axis=0), np.ones(3) / 3, mode="same")
-    search = (fractions >= 0.45) & (fractions <= 0.95)
-    return float(fractions[search][np.argmin(profile[search])])
-
-
-def _oral_cavity(depth: np.ndarray, texture: np.ndarray, ratio: float,
-                 split: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """How a mouth opened ``ratio`` times the texture's own opening is filled.
-
-    The texture's opening is cut at ``split`` (where its upper teeth end): the part above
-    keeps its natural size under the upper inner lip (``depth`` 0 to ``split / ratio``),
-    the part below its natural size along the lower inner lip (``1 - (1 - split) / ratio``
-    to 1), and between the two lies an open, shadowed cavity coloured like the texture's
-    darkest interior tone, darkest under the upper teeth and a little lighter and redder
-    toward the tongue. At ``ratio <= 1`` the upper part fills the whole opening (the lower
-    lip covers the rest) and the lower lip takes the lower part's texture.
+    Down to ``top`` (fraction of the opening from the upper inner lip) the upper-anchored
+    texture shows its upper teeth at natural size; from ``bottom`` on the lower-anchored
+    one shows the donor's lower part along the lower lip; between the two (if
+    ``top < bottom``) lies an open, shadowed cavity coloured like the texture's darkest
+    interior tone (at most a dark grey), darkest under the upper teeth and a little
+    lighter and redder toward the tongue. If the two overlap the lower part starts where
+    the upper teeth end (the lower teeth behind them), and the lower lip (depth > 1)
+    always takes the lower-anchored texture.
 
     Args:
         depth: ``(h, w)`` from :func:`_mouth_depth`.
@@ -289,15 +263,13 @@ def _oral_cavity(depth: np.ndarray, texture: np.ndarray, ratio: float,
         colour ``(h, w, 3)`` ``float32``, and ``(h, w)`` ``float32`` the weight of the
         lower-anchored texture.
     """
-    top = split / max(ratio, 1.0)
-    bottom = 1.0 - (1.0 - split) / max(ratio, 1.0)
     soft = 0.06
     inside = (depth > 0) & (depth < 1.5)
     mask = (np.clip((depth - top) / soft + 0.5, 0.0, 1.0) * np.clip((bottom - depth) / soft + 0.5, 0.0, 1.0)
             * min(1.0, (bottom - top) / soft))  # no cavity at all at the donor's own opening
     # The depth is piecewise linear over few triangles: soften its kinks.
     mask = (cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0) * inside).astype(np.float32)
-    cut = 0.5 * (top + bottom) if ratio > 1.0 else 1.0
+    cut = 0.5 * (top + bottom) if top < bottom else min(top, 1.0)
     lower = np.clip((depth - cut) / soft + 0.5, 0.0, 1.0).astype(np.float32)
     lower = cv2.GaussianBlur(lower, (0, 0), 1.0) * (depth > 0)
     teeth = (mask < 0.5) & inside & (depth < 1.0)
@@ -390,32 +362,32 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         agree = values[win][..., 3]
         factor = scale * face.size / max(layer.face.size, 1.0)
         used = alpha > 0
-        # A donor mouth at an opening other than its own (Layer.cavity is the ratio): the
-        # lower lip and what lies along it come from the donor anchored at ITS lower lip.
-        opened = not layer.own_person and layer.cavity > 0
+        # A donor mouth (mien.donors.DonorLayer): the lower lip and what lies along it come
+        # from the donor anchored at ITS lower lip, a cavity between.
+        opened = getattr(layer, "lower_points", None) is not None
         if opened:
-            depth = _mouth_depth(tm, used_tris)[win]
+            depth, inside = (m[win] for m in _mouth_depth(tm, used_tris))
             # The donor fills the opening; its lips (another person's colour) reach only a
             # little past the target's inner lip, enough for the seam.
-            lips = np.minimum(np.clip((LIP_MARGIN + depth) / LIP_MARGIN, 0.0, 1.0),
+            near_opening = np.clip((inside - (1.0 - LIP_MARGIN)) / LIP_MARGIN, 0.0, 1.0)
+            lips = np.minimum(near_opening,
                               np.clip((1.0 + LOWER_MARGIN - depth)
                                       / (LOWER_MARGIN * (1.0 + 1.0 / max(layer.cavity, 1.0))), 0.0, 1.0))
             alpha = alpha * cv2.GaussianBlur(lips.astype(np.float32), (0, 0), 0.7)
-            low_pts = _lower_landmarks(layer.face.points, layer.cavity)
+            low_pts = layer.lower_points
             low_disp = np.concatenate([low_pts[:surface] - target[:surface, :2], ring - tm.ring])
             field_low = coords[win] + tm.interpolate(low_disp, triangles=used_tris)[win]
-            split = _row_gap(layer.pixels, layer.face.points, layer.cavity)
         tex = _sample(layer.pixels, field, factor, used)
         cavity = lower = None
         if opened:
-            cav_mask, cav_colour, lower = _oral_cavity(depth, tex, layer.cavity, split)
+            cav_mask, cav_colour, lower = _oral_cavity(depth, tex, layer.teeth_end, layer.lower_start)
             # The corners of a smile's opening are in shadow (the buccal corridor); a
             # donor's own corners show its gums and inner lips, another person's red.
             width = float(np.linalg.norm(target[61, :2] - target[291, :2]))
             near = np.min([np.linalg.norm(coords[win] - target[c, :2], axis=-1)
                            for c in (mesh.LIPS_INNER[0], mesh.LIPS_INNER[10])], axis=0)
             corner = np.clip(1.0 - near / (CORNER_SHADOW * width), 0.0, 1.0) ** 1.5
-            cav_mask = np.maximum(cav_mask, (0.9 * corner * (depth > -0.5)).astype(np.float32))
+            cav_mask = np.maximum(cav_mask * near_opening, (0.9 * corner * near_opening).astype(np.float32))
             tex = tex + lower[..., None] * (_sample(layer.pixels, field_low, factor, used) - tex)
         if layer.own_person:
             gain = texture.illumination_gain(base, tex, agree, sigma=face_work / 8)
