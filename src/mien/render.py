@@ -241,22 +241,23 @@ def _mouth_depth(tm: TargetMesh, triangles: np.ndarray) -> tuple[np.ndarray, np.
     return both[..., 0], both[..., 1]
 
 
-def _oral_cavity(depth: np.ndarray, texture: np.ndarray, top: float,
-                 bottom: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _oral_cavity(depth: np.ndarray, texture: np.ndarray, top: float, bottom: float,
+                 opening: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How a donor mouth fills the target's opening (:class:`mien.donors.DonorLayer`).
 
     Down to ``top`` (fraction of the opening from the upper inner lip) the upper-anchored
     texture shows its upper teeth at natural size; from ``bottom`` on the lower-anchored
     one shows the donor's lower part along the lower lip; between the two (if
     ``top < bottom``) lies an open, shadowed cavity coloured like the texture's darkest
-    interior tone (at most a dark grey), darkest under the upper teeth and a little
-    lighter and redder toward the tongue. If the two overlap the lower part starts where
+    interior tone (at most a dark grey), darkest under the upper teeth; a cavity taller
+    than ~0.04 inter-ocular distances shows the tongue's dull red toward its bottom. If the two overlap the lower part starts where
     the upper teeth end (the lower teeth behind them), and the lower lip (depth > 1)
     always takes the lower-anchored texture.
 
     Args:
         depth: ``(h, w)`` from :func:`_mouth_depth`.
         texture: ``(h, w, 3)`` ``float32`` the upper-anchored texture, for its tones.
+        opening: the target's opening in inter-ocular distances (for the tongue).
 
     Returns:
         ``(mask, colour, lower)``: the cavity ``(h, w)`` ``float32`` in ``[0, 1]``, its
@@ -277,8 +278,9 @@ def _oral_cavity(depth: np.ndarray, texture: np.ndarray, top: float,
     base = 0.6 * np.asarray(dark, np.float32)
     base *= min(1.0, 0.09 / max(float(_grey(base)), 1e-6))  # a cavity is dark in any donor
     across = np.clip((depth - top) / max(bottom - top, 1e-3), 0.0, 1.0)[..., None]
-    tint = np.array([1.0, 0.85, 0.8], np.float32)
-    colour = base * (0.7 + 0.6 * across * tint)
+    height = max(bottom - top, 0.0) * opening
+    tongue = np.float32(np.clip((height - 0.04) / 0.06, 0.0, 1.0)) * across**1.5
+    colour = base * (0.6 + 0.3 * across + tongue * np.array([0.9, 0.35, 0.3], np.float32))
     return mask, colour.astype(np.float32), lower.astype(np.float32)
 
 
@@ -380,7 +382,8 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         tex = _sample(layer.pixels, field, factor, used)
         cavity = lower = None
         if opened:
-            cav_mask, cav_colour, lower = _oral_cavity(depth, tex, layer.teeth_end, layer.lower_start)
+            cav_mask, cav_colour, lower = _oral_cavity(depth, tex, layer.teeth_end, layer.lower_start,
+                                                       float(np.linalg.norm(target[13, :2] - target[14, :2])) / max(face.interocular, 1.0))
             # The corners of a smile's opening are in shadow (the buccal corridor); a
             # donor's own corners show its gums and inner lips, another person's red.
             width = float(np.linalg.norm(target[61, :2] - target[291, :2]))
