@@ -184,3 +184,20 @@ def test_teeth_from_a_photo_of_the_same_person_take_the_edited_photos_light(sess
         assert t is not None
         offsets.append(t.offset)
     assert np.linalg.norm(offsets[1] - offsets[0]) < 5.0, offsets
+
+
+@pytest.mark.parametrize("controls", [{"emotion": "angry"}, {"brows": 0.8}, {"emotion": "happy", "intensity": 0.7}])
+def test_shading_worked_only_where_its_map_is_not_zero_equals_shading_everywhere(sessions, monkeypatch, controls):
+    from mien.controls import Request
+
+    session = sessions[0]
+    request = Request.from_controls(**controls)
+    windowed = session.preview(request)
+    scene = session.scene(request)
+    support = render._shading_support(scene.shading, 2 * len(mesh.triangles()))
+    assert support.any() and not support[len(mesh.triangles()):].any()
+    everywhere = np.arange(2 * len(mesh.triangles())) < len(mesh.triangles())
+    monkeypatch.setattr(render, "_shading_support", lambda shading, n: everywhere[:n])
+    np.testing.assert_array_equal(session.preview(request), windowed)
+    if "brows" in controls:  # forehead folds only: a small part of the face
+        assert support.sum() < 0.2 * len(mesh.triangles())

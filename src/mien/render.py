@@ -11,6 +11,7 @@ the input. ``plan(...).preview`` is the working-resolution result, for live prev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from . import mesh, sclera, texture
 from .compose import feather, multiband_blend, paste
 from .face import Face
-from .scene import Layer, Scene
+from .scene import Layer, Scene, Shading
 from .image import from_float, shrink, to_float
 from .warp import (
     Grid,
@@ -46,13 +47,72 @@ CORNER_SHADOW = 0.2
 
 @dataclass(frozen=True, eq=False)
 class LayerPlan:
+    """One texture layer, worked in the window ``win`` of the working grid.
+
+    The ``window_*`` arrays cover ``win`` only (a mouth is a small part of the grid);
+    the full-grid views (``map``, ``alpha``, ``gain``, ``preview``, ``cavity``, ``lower``)
+    are built on first use, which only the full-resolution render needs.
+
+    Attributes:
+        layer: the texture source.
+        win: ``(rows, cols)`` slices with explicit bounds into the ``size`` grid.
+        size: the grid's ``(h, w)``.
+        coords: ``(h, w, 2)`` the grid's own positions (the map's value outside ``win``).
+        window_map: ``(wh, ww, 2)`` refined backward map into ``layer.pixels``.
+        window_alpha: ``(wh, ww)`` ``float32`` feathered texture weight.
+        window_gain: ``(wh, ww, 3)`` ``float32`` illumination gain.
+        window_preview: ``(wh, ww, 3)`` ``float32`` adapted texture at working resolution.
+        window_cavity: ``(wh, ww)`` mask and ``(wh, ww, 3)`` colour of a mouth's cavity.
+        window_lower: ``(wh, ww, 2)`` map and ``(wh, ww)`` weight of a donor's lower part.
+    """
+
     layer: Layer
-    map: np.ndarray          # (h, w, 2) refined backward map into layer.pixels
-    alpha: np.ndarray        # (h, w) float32 feathered texture weight
-    gain: np.ndarray         # (h, w, 3) float32 illumination gain
-    preview: np.ndarray      # (h, w, 3) float32 adapted texture at working resolution
-    cavity: tuple[np.ndarray, np.ndarray] | None = None  # (h, w) mask and (h, w, 3) colour
-    lower: tuple[np.ndarray, np.ndarray] | None = None   # (h, w, 2) map and (h, w) its weight
+    win: tuple[slice, slice]
+    size: tuple[int, int]
+    coords: np.ndarray
+    window_map: np.ndarray
+    window_alpha: np.ndarray
+    window_gain: np.ndarray
+    window_preview: np.ndarray
+    window_cavity: tuple[np.ndarray, np.ndarray] | None = None
+    window_lower: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _full(self, values: np.ndarray, fill: float | np.ndarray = 0.0) -> np.ndarray:
+        return _embed(values, self.win, self.size, fill)
+
+    @cached_property
+    def map(self) -> np.ndarray:
+        """``(h, w, 2)`` backward map; the identity outside ``win``."""
+        return self._full(self.window_map, self.coords)
+
+    @cached_property
+    def alpha(self) -> np.ndarray:
+        """``(h, w)`` ``float32`` texture weight; zero outside ``win``."""
+        return self._full(self.window_alpha)
+
+    @cached_property
+    def gain(self) -> np.ndarray:
+        """``(h, w, 3)`` ``float32`` gain; one outside ``win``."""
+        return self._full(self.window_gain, 1.0)
+
+    @cached_property
+    def preview(self) -> np.ndarray:
+        """``(h, w, 3)`` ``float32`` adapted texture; zero outside ``win``."""
+        return self._full(self.window_preview)
+
+    @cached_property
+    def cavity(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(h, w)`` mask and ``(h, w, 3)`` colour of a mouth's cavity, or ``None``."""
+        if self.window_cavity is None:
+            return None
+        return self._full(self.window_cavity[0]), self._full(self.window_cavity[1])
+
+    @cached_property
+    def lower(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(h, w, 2)`` map and ``(h, w)`` weight of a donor's lower part, or ``None``."""
+        if self.window_lower is None:
+            return None
+        return self._full(self.window_lower[0], self.coords), self._full(self.window_lower[1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,14 +210,26 @@ def _sample(image: np.ndarray, field: np.ndarray, factor: float, valid: np.ndarr
     return out
 
 
-def _window(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
-    """The bounding window of ``mask``'s true pixels grown by ``pad``, as two slices."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+def _shading_support(shading: Shading, n_triangles: int) -> np.ndarray:
+    """``(n_triangles,)`` bool: the target mesh's triangles whose place in the shading's
+    texture frame overlaps where its map is not zero (band triangles: never)."""
+    support = np.zeros(n_triangles, bool)
+    if shading.amount == 0:
+        return support
+    # Shading maps are smooth (blurred folds, a low-pass ratio image): every 4th pixel
+    # finds their extent, to within the margin below.
+    step = 4
+    nonzero = (np.abs(shading.log_ratio[::step, ::step]) > 1e-5).any(axis=2)
+    rows, cols = np.flatnonzero(nonzero.any(axis=1)) * step, np.flatnonzero(nonzero.any(axis=0)) * step
     if rows.size == 0:
-        return slice(0, 0), slice(0, 0)
-    h, w = mask.shape
-    return (slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, h)),
-            slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, w)))
+        return support
+    corners = shading.landmarks[:, :2][mesh.triangles()]  # (T, 3, 2) texture-frame pixels
+    lo, hi = corners.min(axis=1), corners.max(axis=1)
+    # The sampling step plus one pixel that bilinear lookups read beside.
+    m = step + 1
+    support[: len(corners)] = ((hi[:, 0] >= cols[0] - m) & (lo[:, 0] <= cols[-1] + m)
+                               & (hi[:, 1] >= rows[0] - m) & (lo[:, 1] <= rows[-1] + m))
+    return support
 
 
 def _embed(values: np.ndarray, win: tuple[slice, slice], size: tuple[int, int],
@@ -214,11 +286,12 @@ def _agreement(face: Face, aligned: np.ndarray) -> np.ndarray:
     return w * (1.0 - features) * mesh.border_weights()
 
 
-def _mouth_depth(tm: TargetMesh, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mouth_depth(tm: TargetMesh, triangles: np.ndarray,
+                 win: tuple[slice, slice]) -> tuple[np.ndarray, np.ndarray]:
     """Where a pixel lies relative to the target's mouth opening.
 
     Returns:
-        ``(depth, inside)``, each ``(h, w)`` ``float32``, zero where ``triangles``
+        ``(depth, inside)``, each ``float32`` over the grid window ``win``, zero where ``triangles``
         (``(T,)`` bool) do not reach. ``depth``: 0 on the upper inner lip, -1 on the upper
         lip and above, 1 on the lower inner lip, 2 on the lower lip and below (each vertex
         goes to the side of the nearest inner-lip landmark; 0.5 at the corners).
@@ -237,7 +310,7 @@ def _mouth_depth(tm: TargetMesh, triangles: np.ndarray) -> tuple[np.ndarray, np.
         per_vertex[corner] = 0.5
     inside = np.zeros_like(per_vertex)
     inside[list(mesh.LIPS_INNER)] = 1.0
-    both = tm.interpolate(np.stack([per_vertex, inside], axis=1), triangles=triangles)
+    both = tm.interpolate(np.stack([per_vertex, inside], axis=1), triangles=triangles, window=win)
     return both[..., 0], both[..., 1]
 
 
@@ -326,15 +399,20 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
     own = coords + tm.interpolate(own_disp)
     base = copy.sample(own) if copy is not None else _sample(pixels, own, scale)
     shade = None
-    if shading is not None:
-        # The shading lives on the face only: skip the support band.
-        # Off the face the lookup lands far outside the texture, where the gain is 1.
-        where = coords + tm.interpolate(np.concatenate([shading.landmarks[:surface, :2] - target[:surface, :2],
-                                                        np.zeros((n_ring, 2))]), outside=-1e6, face_only=True)
+    support = _shading_support(shading, len(tm.triangles)) if shading is not None else None
+    if support is not None and support.any():
+        # The shading lives on the face only (skip the support band), and only where its
+        # map is not zero (a frown's creases cover the brows, not the face): elsewhere
+        # the lookup lands far outside the texture, where the gain is 1.
+        win = tm.window_of(support, 1)
+        where = coords[win] + tm.interpolate(
+            np.concatenate([shading.landmarks[:surface, :2] - target[:surface, :2], np.zeros((n_ring, 2))]),
+            outside=-1e6, face_only=True, triangles=support, window=win)
         log_ratio = cv2.remap(shading.log_ratio, where[..., 0], where[..., 1], cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        shade = np.exp(np.float32(shading.amount) * log_ratio, dtype=np.float32)
-        base = np.clip(base * shade, 0.0, 1.0)
+        shaded = np.exp(np.float32(shading.amount) * log_ratio, dtype=np.float32)
+        base[win] = np.clip(base[win] * shaded, 0.0, 1.0)
+        shade = _embed(shaded, win, grid.size, 1.0)
     preview = base.copy()
     layer_plans = []
     for layer in layers:
@@ -351,24 +429,25 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         ], axis=1)
         # Displacement, texture weight and agreement: needed only where the layer has weight.
         used_tris = per_vertex[tm.triangles, 2].max(axis=1) > 0
-        values = tm.interpolate(per_vertex, triangles=used_tris)
         blur = max(0.7, face_work * layer.feather)
         # A donor's work stays in the window its weight reaches (a mouth is a small part
         # of the grid); a photo of the same person is lit by a wide low-pass over the
         # whole grid, so its layer covers all of it.
-        win = (slice(None), slice(None)) if layer.own_person else _window(values[..., 2] > 0, int(4 * blur) + 2)
+        whole = (slice(0, grid.size[0]), slice(0, grid.size[1]))
+        win = whole if layer.own_person else tm.window_of(used_tris, int(4 * blur) + 2)
         if not used_tris.any() or coords[win].size == 0:
             continue
-        field = coords[win] + values[win][..., 0:2]
-        alpha = feather(np.clip(values[win][..., 2], 0, 1), 0, blur)
-        agree = values[win][..., 3]
+        values = tm.interpolate(per_vertex, triangles=used_tris, window=win)
+        field = coords[win] + values[..., 0:2]
+        alpha = feather(np.clip(values[..., 2], 0, 1), 0, blur)
+        agree = values[..., 3]
         factor = scale * face.size / max(layer.face.size, 1.0)
         used = alpha > 0
         # A donor mouth (mien.donors.DonorLayer): the lower lip and what lies along it come
         # from the donor anchored at ITS lower lip, a cavity between.
         opened = getattr(layer, "lower_points", None) is not None
         if opened:
-            depth, inside = (m[win] for m in _mouth_depth(tm, used_tris))
+            depth, inside = _mouth_depth(tm, used_tris, win)
             # The donor fills the opening; its lips (another person's colour) reach only a
             # little past the target's inner lip, enough for the seam.
             near_opening = np.clip((inside - (1.0 - LIP_MARGIN)) / LIP_MARGIN, 0.0, 1.0)
@@ -378,7 +457,7 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
             alpha = alpha * cv2.GaussianBlur(lips.astype(np.float32), (0, 0), 0.7)
             low_pts = layer.lower_points
             low_disp = np.concatenate([low_pts[:surface] - target[:surface, :2], ring - tm.ring])
-            field_low = coords[win] + tm.interpolate(low_disp, triangles=used_tris)[win]
+            field_low = coords[win] + tm.interpolate(low_disp, triangles=used_tris, window=win)
         tex = _sample(layer.pixels, field, factor, used)
         cavity = lower = None
         if opened:
@@ -412,12 +491,10 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
             cav_colour = np.clip(cav_colour * gain, 0, 1)
             mask = cav_mask[..., None]
             adapted = adapted * (1.0 - mask) + cav_colour * mask
-            cavity = (_embed(cav_mask, win, grid.size), _embed(cav_colour, win, grid.size))
-            lower = (_embed(field_low, win, grid.size, coords), _embed(lower, win, grid.size))
+            cavity = (cav_mask, cav_colour)
+            lower = (field_low, lower)
         preview[win] += alpha[..., None] * (adapted - preview[win])
-        layer_plans.append(LayerPlan(layer, _embed(field, win, grid.size, coords), _embed(alpha, win, grid.size),
-                                     _embed(gain, win, grid.size, 1.0), _embed(adapted, win, grid.size), cavity,
-                                     lower))
+        layer_plans.append(LayerPlan(layer, win, grid.size, coords, field, alpha, gain, adapted, cavity, lower))
     return Plan(grid, tm, own, tuple(layer_plans), preview, shade)
 
 

@@ -291,25 +291,12 @@ class TargetMesh:
                 slice(int(np.clip(x0, 0, w)), int(np.clip(x1, 0, w))))
 
     def _pixels_of(self, chosen: np.ndarray):
-        """``(where, tri, xs, ys)`` of the pixels drawn by triangles ``chosen`` (indices),
-        gathered from the pixel list sorted by triangle."""
-        where, tri, xs, ys, start, count = self._by_triangle
-        lengths = count[chosen]
-        total = int(lengths.sum())
-        if total == 0:
-            return where[:0], tri[:0], xs[:0], ys[:0]
-        # Concatenated ranges start[t] .. start[t] + count[t] without a Python loop.
-        offsets = np.repeat(start[chosen] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        idx = offsets + np.arange(total)
-        return where[idx], tri[idx], xs[idx], ys[idx]
-
-    @cached_property
-    def _by_triangle(self):
+        """``(where, tri, xs, ys)`` of the pixels drawn by triangles ``chosen`` (indices)."""
         where, tri, xs, ys = self._covered
-        order = np.argsort(tri, kind="stable")
-        count = np.bincount(tri, minlength=len(self.triangles))
-        start = np.concatenate([[0], np.cumsum(count)[:-1]])
-        return where[order], tri[order], xs[order], ys[order], start, count
+        wanted = np.zeros(len(self.triangles), bool)
+        wanted[chosen] = True
+        keep = np.flatnonzero(wanted[tri])
+        return where[keep], tri[keep], xs[keep], ys[keep]
 
     @cached_property
     def _covered(self):
