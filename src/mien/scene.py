@@ -35,9 +35,9 @@ class Layer:
             instead (``white`` and ``target_white``, :func:`mien.texture.white_gain`).
         feather: blur of the texture's edge, as a fraction of the face's width (a thin
             mouth interior needs a small one).
-        cavity: for a mouth interior opened wider than the texture's own (``opening
-            ratio > 1``): the texture covers the upper ``1 / cavity`` of the opening at its
-            natural size and the rest is a dark oral cavity.
+        cavity: for a donor mouth (:class:`mien.donors.DonorLayer`): the target's
+            opening over the donor's; the donor layer says where its teeth end, where its
+            lower part begins and the dark oral cavity between. ``0``: not a mouth.
         white: the eye whites of the texture's photo (a donor's are measured on its full
             photo and stored in the library); ``None``: measured from ``pixels`` if needed.
         target_white: the eye whites of the edited face in the edited photo (a session
