@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from mien.evaluation.casts import CASTS, colour_cast, linear_to_srgb, srgb_to_linear
+from mien.evaluation.casts import CASTS, colour_cast
+from mien.sclera import encode as linear_to_srgb
+from mien.sclera import linear as srgb_to_linear
 
 
 def test_srgb_round_trip():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..image import from_float, to_float
+from ..sclera import encode, linear
 
 #: Linear-light RGB gains of each cast.
 CASTS: dict[str, tuple[float, float, float]] = {
@@ -21,21 +22,8 @@ CASTS: dict[str, tuple[float, float, float]] = {
 }
 
 
-def srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in ``[0, 1]`` to linear light (same shape, ``float32``)."""
-    v = np.asarray(values, np.float32)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(values: np.ndarray) -> np.ndarray:
-    """Linear light in ``[0, 1]`` to sRGB encoding (same shape, ``float32``)."""
-    v = np.clip(np.asarray(values, np.float32), 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
 def colour_cast(pixels: np.ndarray, cast: str | tuple[float, float, float]) -> np.ndarray:
     """``pixels`` (``(H, W, 3)`` integer RGB) under a cast: a name from :data:`CASTS` or
     three linear-light gains. Returns the same shape and dtype."""
     gains = np.asarray(CASTS[cast] if isinstance(cast, str) else cast, np.float32)
-    linear = srgb_to_linear(to_float(pixels)) * gains
-    return from_float(linear_to_srgb(linear), pixels.dtype)
+    return from_float(np.clip(encode(linear(to_float(pixels)) * gains), 0.0, 1.0), pixels.dtype)
