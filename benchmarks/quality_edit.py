@@ -176,8 +176,8 @@ def main() -> int:
             rows[k]["id"].append(identity.distance(img, f, neutral, fn) if k != "neutral" else 0.0)
             rows[k]["label"].append(clf.label(img, f))
             rows[k]["t"].append(t)
-        line = " | ".join(f"{k} t={rows[k]['t'][-1]:.2f} lm {rows[k]['lm'][-1]:.4f} {rows[k]['psnr'][-1]:.2f} dB"
-                          for k in methods)
+        line = " | ".join(f"{k} t={rows[k]['t'][-1]:.2f} lm {rows[k]['lm'][-1]:.4f} {rows[k]['psnr'][-1]:.2f} dB "
+                          f"id {rows[k]['id'][-1]:.3f}" for k in methods)
         print(f"{person.name}: {line} | real: {truth_labels[-1]}", flush=True)
         if len(sheet_rows) < 10:
             box, box_h = face_box(fn), face_box(fh)

@@ -71,7 +71,7 @@ EMOTIONS_JSON = ROOT / "src" / "mien" / "data" / "emotions.json"
 AU_NAMES = ("1", "2", "4", "5", "6", "7", "9", "10", "11", "12", "14", "15", "17", "20", "23", "24",
             "25", "26", "28", "43")
 #: Peak landmark displacement at intensity 1, in inter-ocular distances.
-AU_PEAK = {"1": 0.07, "2": 0.07, "4": 0.07, "5": 0.035, "6": 0.05, "7": 0.03, "9": 0.05, "10": 0.06,
+AU_PEAK = {"1": 0.07, "2": 0.07, "4": 0.07, "5": 0.035, "6": 0.05, "7": 0.03, "9": 0.03, "10": 0.06,
            "11": 0.03, "12": 0.13, "14": 0.05, "15": 0.08, "17": 0.07, "20": 0.09, "23": 0.04,
            "24": 0.05, "25": 0.05, "26": None, "28": 0.05, "43": None}
 #: Inner-lip gap that the jaw drop (AU26) alone opens at intensity 1, in inter-ocular
@@ -164,8 +164,9 @@ def nose_wrinkle(brow_lower: np.ndarray, iod: float, pin: np.ndarray) -> np.ndar
     """``(468, 3)`` AU9, built from anatomy: the regression's column pulled the sides of
     the nose *down* (a longer nose). The levator labii superioris alaeque nasi lifts the
     nostril wings and the skin beside the nose (and the upper lip's centre a little), and
-    the procerus lowers the inner brows: the wings rise by AU_PEAK["9"], fading over two
-    units; the inner third of AU4's brow lowering (``brow_lower``, already built) comes
+    the procerus lowers the inner brows: the wings rise by AU_PEAK["9"] (about 3 mm; more
+    reshapes the nose: at 0.05 the dlib identity distance of AU9 alone was 0.33), fading
+    over two units; the inner third of AU4's brow lowering (``brow_lower``, already built) comes
     with it at 0.4. The nose's midline stays.
     """
     verts, _ = mesh.canonical()
@@ -256,6 +257,23 @@ def au_basis_from_pls(wheel: Path, iod: float) -> np.ndarray:
             if y > y_brow and y_top > y_brow:
                 t = np.clip((y_top - y) / (y_top - y_brow), 0.0, 1.0)
                 d[v] = d[nearest] * t
+    # Lid margins: the regression's brow AUs (1, 2, 4) lowered the upper lid's edge, which
+    # halved AU5's raise in surprise, and AU7 (lid tightener) raised the upper lid. The
+    # brows' AUs leave the lid margins where they are (the skin between stretches), and
+    # AU7 moves no upper-lid point up.
+    eye_verts = np.array(list(mesh.LEFT_EYE) + list(mesh.RIGHT_EYE))
+    near_eye = np.zeros(mesh.N_SURFACE, bool)
+    near_eye[eye_verts] = True
+    margin = mesh._falloff(near_eye, 0.0, 0.8)
+    for name in ("1", "2", "4"):
+        basis[AU_NAMES.index(name), : mesh.N_SURFACE] *= (1.0 - margin)[:, None]
+    upper = np.zeros(mesh.N_SURFACE, bool)
+    for eye in (mesh.LEFT_EYE, mesh.RIGHT_EYE):
+        idx_eye = np.array(eye)
+        upper[idx_eye[verts[idx_eye, 1] > verts[idx_eye, 1].mean()]] = True
+    upper_lid = mesh._falloff(upper, 0.0, 0.8) * (verts[: mesh.N_SURFACE, 1] > verts[eye_verts, 1].min())
+    d7 = basis[AU_NAMES.index("7"), : mesh.N_SURFACE]
+    d7[:, 1] = np.where(d7[:, 1] > 0, d7[:, 1] * (1.0 - upper_lid), d7[:, 1])
     # AU25 (lips part): the regression's column closes the lips instead (it learned a
     # correlate). Rebuild it from the jaw drop restricted to the lips: the lips part by
     # AU_PEAK["25"] with no jaw movement beyond them.

@@ -165,7 +165,7 @@ def test_the_jaw_turns_rigidly_and_no_action_unit_reshapes_the_nose():
             d = m.basis[m.index(name)]
             assert np.abs(d[midline, :2]).max() < 0.01 * m.interocular, name
     # The nose wrinkler lifts the nostril wings (the regression's column pulled them down).
-    assert m.basis[m.index("9")][[48, 278], 1].min() > 0.03 * m.interocular
+    assert m.basis[m.index("9")][[48, 278], 1].min() > 0.02 * m.interocular
 
 
 def test_plausible_amounts_bend_smoothly_below_their_maximum():
