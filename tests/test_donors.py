@@ -287,3 +287,31 @@ def test_the_teeth_measure_reads_real_smiles_and_sees_blue_teeth(london):
     mask = face.mask("mouth_interior") > 0
     blue[mask] = np.clip(blue[mask].astype(int) * [0.85, 0.95, 1.15], 0, 255).astype(np.uint8)
     assert teeth_colour(blue, face).offset[1] < t.offset[1] - 8
+
+
+def test_a_mouth_that_already_shows_its_teeth_keeps_its_own(london):
+    """A smiling or talking face opened wider keeps its own teeth (another person's would
+    replace them): just under the upper lip, the edit shows the photo's own teeth, moved
+    with the lip."""
+    happy = london("020")[1]
+    session = Session(happy)
+    face = session.faces[0].face
+    scene = session.scene(Request(emotion="surprised", intensity=1.0))
+    mouth = [layer for layer in scene.layers if isinstance(layer, donors.DonorLayer)]
+    assert mouth and mouth[0].pixels is session.pixels
+    out = session.render(Request(emotion="surprised", intensity=1.0))
+    iod = face.interocular
+    below = np.array([0.0, 0.02 * iod])  # inside the upper teeth, under the lip's middle
+    got, want = [], []
+    for upper in (13, 82, 312):
+        src = face.landmarks[upper, :2] + below
+        dst = scene.target[upper, :2] + below
+        want.append(happy[int(round(src[1])), int(round(src[0]))].astype(float))
+        got.append(out[int(round(dst[1])), int(round(dst[0]))].astype(float))
+    assert np.abs(np.mean(got, axis=0) - np.mean(want, axis=0)).max() < 25
+
+
+def test_a_closed_mouth_opened_takes_a_donor(session):
+    scene = session.scene(Request(emotion="surprised", intensity=1.0))
+    mouth = [layer for layer in scene.layers if isinstance(layer, donors.DonorLayer)]
+    assert mouth and mouth[0].pixels is not session.pixels

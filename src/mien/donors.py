@@ -160,11 +160,18 @@ INCISAL_EDGE = 0.08
 @lru_cache(maxsize=64)
 def row_gap(donor: int) -> float:
     """Where donor ``donor``'s upper teeth end, as a fraction of its opening from its
-    upper inner lip: the darkest row of the opening's middle (between the tooth rows, or
-    just above the lower lip if no lower teeth show), searched in ``[0.45, 0.95]``."""
+    upper inner lip (:func:`teeth_gap`)."""
     _, _, landmarks, _ = _library()
-    p = landmarks[donor][:, :2].astype(np.float64)
-    grey = _pixels(donor).astype(np.float64) @ [0.299, 0.587, 0.114]
+    return teeth_gap(_pixels(donor), landmarks[donor])
+
+
+def teeth_gap(pixels: np.ndarray, landmarks: np.ndarray) -> float:
+    """Where the upper teeth of the open mouth in ``pixels`` (``(H, W, 3)`` RGB, any
+    integer dtype) with ``landmarks`` ``(478, 2+)`` end, as a fraction of the opening from
+    the upper inner lip: the darkest row of the opening's middle (between the tooth rows,
+    or just above the lower lip if no lower teeth show), searched in ``[0.45, 0.95]``."""
+    p = np.asarray(landmarks, np.float64)[:, :2]
+    grey = pixels.astype(np.float64) @ [0.299, 0.587, 0.114]
     fractions = np.linspace(0.0, 1.0, 41)
     profiles = []
     for upper, lower in mesh.INNER_LIP_PAIRS[:5]:  # the middle of the mouth
@@ -244,3 +251,31 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int)
     return DonorLayer(pixels, donor_face, weights, align_to(lm, face.landmarks), own_person=False,
                       feather=1 / 300, cavity=scale, white=_whites()[i], lower_points=lower,
                       teeth_end=teeth_end, lower_start=lower_start)
+
+
+def own_mouth_layer(face: Face, pixels: np.ndarray, target: np.ndarray, weights: np.ndarray,
+                    white: Sclera | None = None) -> DonorLayer:
+    """The face's OWN open mouth as the texture of a wider opening (a talking or smiling
+    face already shows its teeth: another person's would replace them).
+
+    As :func:`donor_layer` with the photo itself as donor: the upper teeth stay under the
+    upper lip at their natural size, the lower part (lower teeth, tongue) follows the lower
+    lip, and what lies between is the cavity. The colour passes unchanged (the same photo:
+    ``white`` is both the source's and the target's).
+
+    Args:
+        face: the face being edited; its mouth must be open.
+        pixels: ``(H, W, 3)`` the photo it is in.
+        target: ``(478, 3)`` its target landmarks (pixels).
+        weights: ``(478,)`` texture weight per landmark.
+        white: the face's eye whites (a session measures them once).
+    """
+    own = face.landmarks.astype(np.float64)
+    ratio = float(np.clip(relative_opening(target) / max(relative_opening(own), 1e-3), 0.05, 20.0))
+    scale = ratio if ratio <= 1.0 else max(1.0, ratio / STRETCH)
+    split = teeth_gap(pixels, own)
+    lm = natural_size(own, scale).astype(np.float32)
+    source = Face(0, lm, face.box, face.score, pixels.shape[:2])
+    return DonorLayer(pixels, source, weights, own, own_person=False, feather=1 / 300, cavity=scale,
+                      white=white, target_white=white, lower_points=natural_size(own, scale, 1.0 - scale)[:, :2],
+                      teeth_end=split / scale, lower_start=1.0 - (1.0 - split) / scale)

@@ -208,4 +208,7 @@ class Request:
             if opening(ref.face.landmarks, ref.face.interocular) > OPENING_FOR_TEXTURE:
                 return (Layer(ref.pixels, ref.face, weights, align_to(ref.face.landmarks, face.landmarks),
                               feather=1 / 300),)
+        if opening(face.landmarks, face.interocular) > OPENING_FOR_TEXTURE:
+            # The mouth already shows its interior: keep its own teeth.
+            return (donors.own_mouth_layer(face, state.pixels, target, weights, state.sclera),)
         return (donors.donor_layer(face, target, weights, state.donor),)
