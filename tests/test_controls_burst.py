@@ -159,6 +159,9 @@ def test_file_helper_keeps_metadata_and_refuses_to_overwrite(pair, data, tmp_pat
     out = mien.transfer_files(src / "neutral.jpg", src / "happy.jpg", tmp_path / "out.jpg", regions="mouth")
     photo = mien.read_photo(out)
     assert photo.size == pair[0].shape[:2]
+    # The photos are read and analysed in parallel threads: the same result as in memory.
+    again = mien.transfer_files(src / "neutral.jpg", src / "happy.jpg", tmp_path / "again.png", regions="mouth")
+    np.testing.assert_array_equal(mien.read_photo(again).pixels, mien.transfer(pair[0], pair[1], regions="mouth"))
     from PIL import Image
 
     assert "mien" in Image.open(out).getexif().get(0x0131, "")

@@ -93,17 +93,19 @@ def sweep(photo: np.ndarray | Session, emotion: str, steps: int = 11, face: int 
             for t in np.linspace(0.0, top, steps)]
 
 
-def transfer(pose: np.ndarray, expression: np.ndarray | Mapping[str, np.ndarray], *,
+def transfer(pose: np.ndarray | Session, expression: np.ndarray | Session | Mapping[str, np.ndarray | Session], *,
              regions: str | Sequence[str] = "all", strength: float = 1.0, face: int | str = 0,
              force: bool = False, refine: bool = True, progress: Progress | None = None,
              names: tuple[str, ...] = ("pose photo", "expression photo")) -> np.ndarray:
     """Put the expression of ``expression`` on the face in ``pose`` (burst transfer).
 
     Args:
-        pose: ``(H, W, 3)`` ``uint8`` (or ``uint16``) RGB: head pose, light, background.
-        expression: ``(H', W', 3)`` RGB of the same person with the wanted expression, or a
-            mapping ``{region: photo}`` to take each region from its own photo
-            (``{"eyes": shot2, "mouth": shot5}``), in which case ``regions`` is ignored.
+        pose: ``(H, W, 3)`` ``uint8`` (or ``uint16``) RGB: head pose, light, background;
+            or a :class:`~mien.session.Session` on it (analysed already).
+        expression: ``(H', W', 3)`` RGB of the same person with the wanted expression (or
+            a Session on it), or a mapping ``{region: photo}`` to take each region from its
+            own photo (``{"eyes": shot2, "mouth": shot5}``), in which case ``regions`` is
+            ignored.
         regions: ``"mouth"``, ``"eyes"``, ``"brows"``, ``"all"`` or a combination.
         strength: in ``[0, 1]``: 0 returns ``pose`` unchanged, 1 the full expression.
         face: which face of ``pose`` to edit (numbered left to right from 0), or ``"all"``.
@@ -122,12 +124,15 @@ def transfer(pose: np.ndarray, expression: np.ndarray | Mapping[str, np.ndarray]
         FaceMismatchError: different people, or faces that cannot be paired.
         InputError: bad arguments.
     """
+    def session(photo, name):
+        return photo if isinstance(photo, Session) else Session(photo, name=name, progress=progress)
+
     if isinstance(expression, Mapping):
-        shots = tuple(Shot(Session(px, name=f"{r} photo", progress=progress), r) for r, px in expression.items())
+        shots = tuple(Shot(session(px, f"{r} photo"), r) for r, px in expression.items())
     else:
-        shots = (Shot(Session(expression, name=names[1], progress=progress), regions),)
+        shots = (Shot(session(expression, names[1]), regions),)
     burst = Burst(shots, strength, refine, force)
-    return Session(pose, name=names[0], progress=progress).render(burst, face)
+    return session(pose, names[0]).render(burst, face)
 
 
 def transfer_files(pose: str | os.PathLike, expression: str | os.PathLike | Mapping[str, str | os.PathLike],
@@ -139,17 +144,31 @@ def transfer_files(pose: str | os.PathLike, expression: str | os.PathLike | Mapp
     """
     inputs = [pose, *(expression.values() if isinstance(expression, Mapping) else [expression])]
     out = check_output_path(out, inputs)
-    # Decoding releases the GIL: read the photos in parallel.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        photos = list(pool.map(read_photo, inputs))
     if isinstance(expression, Mapping):
-        expr = {r: p.pixels for r, p in zip(expression, photos[1:])}
-        names = (f"pose photo {Path(pose).name}", "expression photo")
+        names = [f"pose photo {Path(pose).name}", *(f"{r} photo {Path(p).name}" for r, p in expression.items())]
     else:
-        expr = photos[1].pixels
-        names = (f"pose photo {Path(pose).name}", f"expression photo {Path(expression).name}")
-    result = transfer(photos[0].pixels, expr, names=names, **options)
-    return write_photo(out, result, like=photos[0], protect=inputs)
+        names = [f"pose photo {Path(pose).name}", f"expression photo {Path(expression).name}"]
+    progress = options.get("progress")
+    check = not options.get("force", False)
+
+    def open_session(path, name):
+        session = Session.open(path, name=name, progress=progress)
+        if check and len(session.faces) == 1:
+            # The identity check will need it: dlib holds the GIL, but the other photo's
+            # decoding in the other thread does not.
+            session.faces[0].plain_descriptor
+        return session
+
+    # Decoding and analysis release the GIL: each photo is read and analysed in its own
+    # thread, so one photo's analysis overlaps the other's decoding.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sessions = list(pool.map(open_session, inputs, names))
+    if isinstance(expression, Mapping):
+        expr = dict(zip(expression, sessions[1:]))
+    else:
+        expr = sessions[1]
+    result = transfer(sessions[0], expr, **options)
+    return write_photo(out, result, like=sessions[0].photo, protect=inputs)
 
 
 def edit_files(photo: str | os.PathLike, out: str | os.PathLike | None, *,
