@@ -28,6 +28,11 @@ odd-indexed people are held out: benchmarks/emotions.py measures on them, with t
 same classifier, so its held-out rate says how well fooling this classifier carries over
 to new faces.
 
+The fit keeps amounts small; scripts/calibrate_emotions.py then scales each fitted mix by
+one factor (its AU proportions kept) to the apex of a posed expression. This script writes
+each mix it fits under both "fitted" (what the calibration scales) and "emotions" (what
+mien uses), and drops that emotion's calibration: run calibrate_emotions.py after it.
+
     .venv/bin/python scripts/fit_emotions.py [--faces 16] [--emotions sad,angry]
 """
 
@@ -129,7 +134,8 @@ def main() -> int:
         t0 = time.process_time()
         facs = {k: v for k, v in FACS_EMOTIONS[emotion].items() if k in aus}
         low = {k: FLOOR * v for k, v in facs.items()}
-        code = dict(facs) if args.start == "facs" else {k: v for k, v in fitted[emotion].items() if k in aus}
+        start_mix = data.get("fitted", fitted).get(emotion, fitted[emotion])
+        code = dict(facs) if args.start == "facs" else {k: v for k, v in start_mix.items() if k in aus}
         code = {k: max(code.get(k, 0.0), low.get(k, 0.0)) for k in set(code) | set(low)}
         best, rate0, id0 = objective(code, label, facs, photos, clf, args.reg)
         start = (rate0, id0)
@@ -147,6 +153,8 @@ def main() -> int:
                   f"recognised {100 * rate0:.0f}%, identity median {id0:.3f}", flush=True)
         code = {k: round(v, 2) for k, v in code.items() if v > 0.01}
         fitted[emotion] = code
+        data.setdefault("fitted", {})[emotion] = code
+        data.get("calibration", {}).pop(emotion, None)
         print(f"{emotion:<10} FACS {facs} recognised {100 * start[0]:.0f}% (identity {start[1]:.3f}) -> fitted "
               f"{code} recognised {100 * rate0:.0f}% (identity {id0:.3f}) on {len(photos)} training faces "
               f"({time.process_time() - t0:.0f} s CPU)", flush=True)

@@ -184,3 +184,38 @@ def test_plausible_amounts_bend_smoothly_below_their_maximum():
     for emotion, mix in EMOTIONS.items():
         for k, v in emotion_code(emotion, 1.0).values.items():
             assert v == pytest.approx(mix[k], rel=0.05), (emotion, k)
+
+
+def test_calibrated_emotions_are_their_fitted_mix_times_one_factor():
+    """scripts/calibrate_emotions.py scales each fitted mix by ONE amplitude factor (the
+    fit's AU proportions, near FACS, are kept), and what mien uses is that scaled mix."""
+    from importlib import resources
+
+    data = json.loads(resources.files("mien").joinpath("data/emotions.json").read_text())
+    calibration = data.get("calibration", {})
+    assert {"sad", "angry", "surprised", "disgusted", "fearful"} <= set(calibration)
+    for emotion, cal in calibration.items():
+        factor, fitted, shipped = cal["factor"], data["fitted"][emotion], data["emotions"][emotion]
+        assert 1.0 <= factor <= 1.8
+        assert set(shipped) == set(fitted), emotion             # no AU added or dropped by the calibration
+        for au, amount in fitted.items():
+            assert shipped[au] == pytest.approx(factor * amount, abs=0.006), (emotion, au)
+            assert EMOTIONS[emotion][au] == pytest.approx(shipped[au]), (emotion, au)
+
+
+def test_calibration_picks_the_best_recognition_within_the_identity_limits():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    choose = pytest.importorskip("calibrate_emotions").choose
+
+    def r(rate, median, worst):
+        return {"rate": rate, "id_median": median, "id_worst": worst}
+
+    # 1.6 reads best but costs too much identity; 1.3 and 1.4 tie: the smaller wins.
+    results = {1.0: r(0.1, 0.20, 0.3), 1.3: r(0.3, 0.25, 0.35), 1.4: r(0.3, 0.27, 0.40), 1.6: r(0.5, 0.29, 0.42)}
+    assert choose(results) == 1.3
+    results[1.6] = r(0.5, 0.27, 0.45)                            # worst face beyond the limit
+    assert choose(results) == 1.3
+    assert choose({1.0: r(0.1, 0.35, 0.5), 1.2: r(0.4, 0.38, 0.5)}) == 1.0  # none within: the fit unchanged
