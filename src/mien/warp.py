@@ -260,22 +260,28 @@ class TargetMesh:
             if face_only:
                 wanted = wanted & (np.arange(len(self.triangles)) < len(mesh.triangles()))
             where, tri, xs, ys = self._pixels_of(np.flatnonzero(wanted))
-        # value = (V_t^T @ M_t) @ (x, y, 1): one (K, 3) matrix per triangle.
-        coef = np.einsum("tik,tij->tkj", vals[self.triangles], self.barycentric).astype(np.float32)
-        c = coef[tri]  # (M, K, 3)
+        # value = (V_t^T @ M_t) @ (x, y, 1): one (K, 3) matrix per triangle, laid out
+        # (K, 3, T) so each coefficient is gathered per pixel as one flat array.
+        coef = np.einsum("tik,tij->kjt", vals[self.triangles], self.barycentric).astype(np.float32)
+        xs, ys = xs[:, 0], ys[:, 0]
         if window is not None:
             rows, cols = window
             wh, ww = rows.stop - rows.start, cols.stop - cols.start
-            px, py = xs[:, 0].astype(np.int64) - cols.start, ys[:, 0].astype(np.int64) - rows.start
+            px, py = xs.astype(np.int64) - cols.start, ys.astype(np.int64) - rows.start
             inside = (px >= 0) & (px < ww) & (py >= 0) & (py < wh)
-            out = np.empty((wh * ww, k), np.float32)
-            out[...] = outside
-            c, xs, ys = c[inside], xs[inside], ys[inside]
-            out[py[inside] * ww + px[inside]] = c[:, :, 0] * xs + c[:, :, 1] * ys + c[:, :, 2]
-            return out.reshape(wh, ww, k)
+            tri, xs, ys, where = tri[inside], xs[inside], ys[inside], py[inside] * ww + px[inside]
+            h, w = wh, ww
         out = np.empty((h * w, k), np.float32)
         out[...] = outside
-        out[where] = c[:, :, 0] * xs + c[:, :, 1] * ys + c[:, :, 2]
+        values_at = np.empty((len(tri), k), np.float32)
+        for j in range(k):
+            cx, cy, c0 = coef[j]
+            v = np.take(cx, tri)
+            v *= xs
+            v += np.take(cy, tri) * ys
+            v += np.take(c0, tri)
+            values_at[:, j] = v
+        out[where] = values_at
         return out.reshape(h, w, k)
 
     def window_of(self, triangles: np.ndarray, pad: int = 0) -> tuple[slice, slice]:
