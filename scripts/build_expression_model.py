@@ -39,7 +39,13 @@ benchmarks/quality_edit.py), so nothing fitted here has seen a scored person.
   rigid rotation of the lower jaw about the jaw joint, fading across the mouth line,
   sized so that the inner lips part by JAW_GAP (a parted mouth, not a yawn). AU25's
   column closed the lips (the regression learned a correlate), so it is rebuilt from the
-  jaw drop restricted to the lips (lips part by AU_PEAK["25"]); AU43 is scaled so the
+  jaw drop restricted to the lips (lips part by AU_PEAK["25"]). AU15 (lip corner
+  depressor) is not taken from the regression either, whose column lowered the upper
+  lip's middle most and left the lower lip: the upper inner lip crossed 0.04 IOD below
+  the lower one and a closed mouth's slit folded into a jagged dark seam, the upper lip's
+  red thinning. It is rebuilt so the lip corners go down (and a little outward), the
+  middle least, every lip point at the same x alike (the slit stays closed, the lips
+  keep their thickness; see lip_corner_depressor). AU43 is scaled so the
   upper lid travels the eye's opening. Left and right variants are split from the
   symmetric field by mien.
 
@@ -179,6 +185,62 @@ def nose_wrinkle(brow_lower: np.ndarray, iod: float, pin: np.ndarray) -> np.ndar
     return d + 0.4 * brow_lower * inner[:, None]
 
 
+def lip_corner_depressor(peak: float) -> np.ndarray:
+    """``(468, 3)`` AU15, built from anatomy: the regression's column lowered the *upper*
+    lip's centre most (0.08 IOD at the upper lip's middle, 0.046 at the upper inner lip)
+    while the lower lip stayed (0.004 at its inner middle) and the corners moved half as
+    much (0.04): the upper inner lip crossed 0.04 IOD below the lower one, so a closed
+    mouth's slit folded into a jagged dark seam and the upper lip's red thinned (its outer
+    edge fell faster than its inner edge).
+
+    The depressor anguli oris pulls the lip corners down, and a little outward, toward the
+    jaw's lower border; the lips follow it, the lower lip stretched slightly down and out,
+    the mouth's middle moving least. So every lip point (upper and lower, inner and outer)
+    at the same distance ``x`` from the midline moves alike: the closed slit stays closed,
+    the lips keep their thickness, and the mouth line bends into an arch. Vertically:
+    ``-peak * c(x)`` with ``c`` rising from 0.15 on the midline to 1 at the corners
+    (quadratically) and fading over 2 units beyond them; outward ``0.2 * peak * x / corner``
+    (constant beyond the corners, fading with ``c``). Above the upper lip's outer line the
+    motion fades over 1.8 units (the skin above stretches); below the lower lip's outer
+    line it fades over 4 units toward the jaw's border (the skin over the muscle is
+    pulled, compressing little); no depth change. ``peak`` is the corners' drop (canonical
+    units), the most-moved landmarks.
+    """
+    verts, _ = mesh.canonical()
+    v = verts[: mesh.N_SURFACE].astype(np.float64)
+    x, y = v[:, 0], v[:, 1]
+    corner_x = np.abs(v[[61, 291], 0]).mean()
+    corner_y = v[[61, 291], 1].mean()
+
+    def lip_line(contour):  # y of a lip contour as a function of x, the corners' y beyond them
+        pts = v[list(contour)]
+        order = np.argsort(pts[:, 0])
+        xs = np.concatenate([[-corner_x - 1e-3], pts[order, 0], [corner_x + 1e-3]])
+        ys = np.concatenate([[corner_y], pts[order, 1], [corner_y]])
+        return np.interp(x, xs, ys)
+
+    outer = list(mesh.LIPS_OUTER)
+    upper = [i for i in outer if v[i, 1] >= corner_y]
+    lower = [i for i in outer if v[i, 1] <= corner_y]
+    y_up, y_lo = lip_line(upper), lip_line(lower)
+
+    def smooth(t):
+        t = np.clip(t, 0.0, 1.0)
+        return t * t * (3 - 2 * t)
+
+    ax = np.abs(x) / corner_x
+    c = np.where(ax <= 1.0, 0.15 + 0.85 * smooth(ax), 1.0 - smooth((np.abs(x) - corner_x) / 3.0))
+    above = 1.0 - smooth((y - y_up) / 1.8)
+    below = 1.0 - smooth((y_lo - y) / 4.0)
+    vert = np.where(y > y_up, above, np.where(y < y_lo, below, 1.0))
+    w = c * vert * mesh.border_weights()[: mesh.N_SURFACE]
+    d = np.zeros_like(v)
+    d[:, 1] = -peak * w
+    out = np.clip(x / corner_x, -1.0, 1.0)
+    d[:, 0] = 0.2 * peak * out * np.where(ax <= 1.0, 1.0, c) * vert * mesh.border_weights()[: mesh.N_SURFACE]
+    return d * (peak / np.linalg.norm(d[:, :2], axis=1).max())
+
+
 def nose_pin() -> np.ndarray:
     """``(468,)`` 1 on the nose's midline (tip, columella, dorsum), fading to 0 at 1.2 units."""
     core = np.zeros(mesh.N_SURFACE, bool)
@@ -228,6 +290,9 @@ def au_basis_from_pls(wheel: Path, iod: float) -> np.ndarray:
         if name == "26":
             d = jaw_drop(JAW_GAP * iod)
             basis[k, : mesh.N_SURFACE] = d * (1.0 - pin)[:, None]
+            continue
+        if name == "15":
+            basis[k, : mesh.N_SURFACE] = lip_corner_depressor(AU_PEAK["15"] * iod) * (1.0 - pin)[:, None]
             continue
         if name == "9":
             basis[k, : mesh.N_SURFACE] = nose_wrinkle(basis[AU_NAMES.index("4"), : mesh.N_SURFACE], iod, pin)

@@ -219,3 +219,43 @@ def test_calibration_picks_the_best_recognition_within_the_identity_limits():
     results[1.6] = r(0.5, 0.27, 0.45)                            # worst face beyond the limit
     assert choose(results) == 1.3
     assert choose({1.0: r(0.1, 0.35, 0.5), 1.2: r(0.4, 0.38, 0.5)}) == 1.0  # none within: the fit unchanged
+
+
+def test_lip_corner_depressor_bends_a_closed_mouth_without_opening_or_crossing_its_lips():
+    """AU15 pulls the corners down; a closed mouth stays closed and the lips keep their red.
+
+    The regression's AU15 lowered the upper lip's middle 0.046 IOD and the lower lip's
+    0.004: the upper inner lip crossed below the lower one, which rendered as a jagged
+    dark seam between the lips, and the upper lip thinned by half (outer edge falling
+    faster than the inner).
+    """
+    m = model()
+    iod = m.interocular
+    neutral = m.neutral_mean
+    verts, tris = mesh.canonical()
+    upper_outer = [40, 39, 37, 0, 267, 269, 270]
+    upper_inner = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+    upper_inner = [upper_inner[i] for i in np.argsort(neutral[upper_inner, 0])]   # x rising, for interp
+    red = (neutral[upper_outer, 1] - np.interp(neutral[upper_outer, 0], *neutral[upper_inner, :2].T)).mean()
+
+    def thinning(d):  # the upper lip's red, outer edge minus inner edge at the same x, change
+        return d[upper_outer, 1] - np.interp(neutral[upper_outer, 0], neutral[upper_inner, 0], d[upper_inner, 1])
+
+    def area(p):
+        a, b, c = p[tris[:, 0], :2], p[tris[:, 1], :2], p[tris[:, 2], :2]
+        return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+
+    a0 = area(neutral)
+    lips = np.isin(tris, mesh.LIPS_OUTER + mesh.LIPS_INNER).any(axis=1) & (np.abs(a0) > 0.005)
+    for name in ("15", "15L", "15R"):
+        d = m.basis[m.index(name)]
+        for t in (0.25, 1.0, 2.0):           # 2 is the most any request can ask (AU_PLAUSIBLE_MAX)
+            for up, lo in mesh.INNER_LIP_PAIRS:
+                change = t * (d[up, 1] - d[lo, 1]) / iod
+                assert abs(change) < 0.01, (name, t, up, lo, change)    # neither opens nor crosses
+            assert np.abs(t * thinning(d)).max() < 0.1 * red, (name, t)   # the upper lip keeps its red
+            ratio = area(neutral + t * d)[lips] / a0[lips]
+            assert ratio.min() > 0.2, (name, t)                         # no lip triangle folds
+    d = m.basis[m.index("15")]
+    corners, middle = d[[61, 291], 1].mean(), d[[0, 13, 14, 17], 1].mean()
+    assert corners < -0.06 * iod and corners < 3 * middle < 0        # corners down, the middle least
