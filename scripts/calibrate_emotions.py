@@ -7,7 +7,8 @@ disgust barely leave neutral (they read only at 1.5 on the contact sheets). This
 does not refit the mix: it keeps each emotion's fitted AU PROPORTIONS (so the mix stays
 as near FACS as the fit left it) and chooses a single amplitude factor per emotion,
 
-    mix_at_1 = factor * fitted_mix,   factor in FACTORS (1.0 .. 1.8)
+    mix_at_1 = factor * fitted_mix,   factor in FACTORS (1.0 .. 1.8; --factors may go below 1
+                                                     where identity binds, as for disgusted)
 
 on the TRAINING people only (the even-indexed London people, as fit_emotions.py; 600 px),
 rendering through Session/Request with the emotion's own plausibility limits

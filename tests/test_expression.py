@@ -196,7 +196,7 @@ def test_calibrated_emotions_are_their_fitted_mix_times_one_factor():
     assert {"sad", "angry", "surprised", "disgusted", "fearful"} <= set(calibration)
     for emotion, cal in calibration.items():
         factor, fitted, shipped = cal["factor"], data["fitted"][emotion], data["emotions"][emotion]
-        assert 1.0 <= factor <= 1.8
+        assert 0.5 <= factor <= 1.8  # below 1 where identity binds (disgusted)
         assert set(shipped) == set(fitted), emotion             # no AU added or dropped by the calibration
         for au, amount in fitted.items():
             assert shipped[au] == pytest.approx(factor * amount, abs=0.006), (emotion, au)
