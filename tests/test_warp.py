@@ -227,3 +227,21 @@ def test_interpolating_some_triangles_or_a_window_equals_the_full_interpolation_
         assert win[0].start <= rows.min() and rows.max() < win[0].stop
         assert win[1].start <= cols.min() and cols.max() < win[1].stop
     np.testing.assert_array_equal(tm.interpolate(values, outside=-7.0, triangles=chosen, window=win), some[win])
+
+
+def test_a_closed_slit_of_sliver_triangles_never_extrapolates_wildly():
+    """A closed mouth's slit is a row of near-flat triangles that still cover a pixel or
+    two; there, interpolated values stay within (about) their corners' range instead of
+    growing as one over the sliver's width (a field that sampled the photo 400 px away)."""
+    src = frontal_landmarks(size=600.0)
+    for upper, lower in mesh.INNER_LIP_PAIRS:
+        src[lower] = src[upper] + [0.0, 0.004]
+    grid = grid_around(src, (760, 800))
+    tm = target_mesh(src, grid)
+    rng = np.random.default_rng(3)
+    values = rng.random((len(tm.points), 2))
+    out = tm.interpolate(values)
+    covered = tm.ids >= 0
+    # Pixels lie within ~0.7 px of the triangle covering them; triangles are at least
+    # SLIVER_HEIGHT (0.5 px) thick or weighted along their longest edge.
+    assert out[covered].min() > -2.0 and out[covered].max() < 3.0

@@ -186,6 +186,11 @@ def rasterize(points: np.ndarray, triangles: np.ndarray, size: tuple[int, int],
     return ids
 
 
+#: Triangles thinner than this (pixels, across their longest edge) are slivers: the pixels
+#: they cover are weighted along that edge instead of extrapolated across it.
+SLIVER_HEIGHT = 0.5
+
+
 def affine_coefficients(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """Per triangle, the matrix that turns vertex values into a linear function of ``(x, y)``.
 
@@ -195,7 +200,8 @@ def affine_coefficients(points: np.ndarray, triangles: np.ndarray) -> np.ndarray
 
     Returns:
         ``(T, 3, 3)`` ``float64`` ``M`` with barycentric ``lambda = M @ (x, y, 1)``;
-        degenerate triangles get zeros (they are never drawn).
+        slivers (thinner than :data:`SLIVER_HEIGHT`) get weights along their longest edge
+        (the pixel projected onto it).
     """
     # Closed-form inverse of [[x0 x1 x2], [y0 y1 y2], [1 1 1]] (adjugate over determinant):
     # a batched np.linalg.inv of ~1000 3x3 matrices costs ten times more.
@@ -207,9 +213,27 @@ def affine_coefficients(points: np.ndarray, triangles: np.ndarray) -> np.ndarray
         inv[:, row, 1] = x[:, b] - x[:, a]
         inv[:, row, 2] = x[:, a] * y[:, b] - x[:, b] * y[:, a]
     det = inv[:, :, 2].sum(axis=1)  # twice the signed area
-    ok = np.abs(det) > 1e-9
+    edges = corners - np.roll(corners, 1, axis=1)  # edge k runs from corner k-1 to corner k
+    lengths = np.linalg.norm(edges, axis=2)
+    longest = lengths.argmax(axis=1)
+    ok = np.abs(det) > SLIVER_HEIGHT * np.maximum(lengths.max(axis=1), 1e-9)  # height = 2 area / longest edge
     inv[ok] /= det[ok, None, None]
+    # A sliver (a closed mouth's slit) still covers a pixel or two whose centres lie just
+    # outside it, where barycentric weights grow as one over its height and sample far
+    # away: there the pixel is projected onto the longest edge and weighted along it.
     inv[~ok] = 0.0
+    for t in np.flatnonzero(~ok):
+        k = longest[t]
+        a, b = corners[t, k], corners[t, k - 1]  # the longest edge, from b to a
+        d = a - b
+        n2 = float(d @ d)
+        if n2 < 1e-12:
+            inv[t, :, 2] = 1.0 / 3.0
+            continue
+        along = np.array([d[0] / n2, d[1] / n2, -float(b @ d) / n2])  # 0 at b, 1 at a
+        inv[t, k] = along
+        inv[t, k - 1] = -along
+        inv[t, k - 1, 2] += 1.0
     return inv
 
 
