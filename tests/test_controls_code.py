@@ -358,3 +358,23 @@ def test_docstring_section_lists_every_moving_control_with_its_range():
     moving = [c for c in CONTROLS if c.kind != "amount"]
     assert lines == [f"  {c.name}: {c.help} ({c.range_text})" for c in moving]
     assert "  yaw: Turn the head; positive toward the image's right. (-15 to 15 degrees)" in lines
+
+
+def test_the_opening_is_signed_along_the_face_and_ignores_its_roll(face):
+    """Lips pressed past each other are not an open mouth; turning the photo changes
+    nothing."""
+    from mien.retarget import opening
+
+    lm = face.landmarks.astype(np.float64)
+    iod = face.interocular
+    shut = lm.copy()
+    shut[14, :2] = lm[13, :2] - 0.02 * (lm[14, :2] - lm[13, :2]) / np.linalg.norm(lm[14, :2] - lm[13, :2]) * iod
+    assert opening(shut, iod) < 0
+    opened = lm.copy()
+    opened[14, :2] = lm[14, :2] + [0.0, 0.1 * iod]
+    assert opening(opened, iod) == pytest.approx(opening(lm, iod) + 0.1, abs=0.01)
+    angle = np.deg2rad(130)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    turned = opened.copy()
+    turned[:, :2] = opened[:, :2] @ rot.T
+    assert opening(turned, iod) == pytest.approx(opening(opened, iod), abs=1e-9)

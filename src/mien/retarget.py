@@ -101,5 +101,13 @@ def keep_mouth_opening(face: Face, target: np.ndarray) -> np.ndarray:
 
 
 def opening(landmarks: np.ndarray, interocular: float) -> float:
-    """Inner-lip opening of ``(478, 2+)`` landmarks, in inter-ocular units."""
-    return float(np.linalg.norm(landmarks[13, :2] - landmarks[14, :2]) / max(interocular, 1.0))
+    """Inner-lip opening of ``(478, 2+)`` landmarks, in inter-ocular units: how far the
+    lower inner lip's middle (14) lies below the upper one's (13) along the face's own
+    vertical (perpendicular to the outer eye corners 33-263). Lips pressed past each
+    other give a negative opening, not an open mouth."""
+    p = np.asarray(landmarks, np.float64)
+    eyes = p[263, :2] - p[33, :2]
+    down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-9)
+    if down @ (p[14, :2] - p[4, :2]) < 0:  # point from the nose tip toward the mouth
+        down = -down
+    return float(down @ (p[14, :2] - p[13, :2]) / max(interocular, 1.0))
