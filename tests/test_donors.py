@@ -315,3 +315,28 @@ def test_a_closed_mouth_opened_takes_a_donor(session):
     scene = session.scene(Request(emotion="surprised", intensity=1.0))
     mouth = [layer for layer in scene.layers if isinstance(layer, donors.DonorLayer)]
     assert mouth and mouth[0].pixels is not session.pixels
+
+
+@pytest.mark.parametrize("degrees", [180, 120])
+def test_a_turned_photo_shows_as_much_upper_tooth(session, degrees):
+    """The teeth's extent is measured along the face's own vertical: the same raised upper
+    lip on the photo turned upside down (or far) shows the same teeth, not none."""
+    state = session.faces[0]
+    face = state.face
+    weights = mesh.region_weights("mouth_interior")
+    raised = _opened(face, 0.08)
+    raised[[u for u, _ in mesh.INNER_LIP_PAIRS], 1] -= 0.08 * face.interocular
+    upright = donors.donor_layer(face, raised, weights, state.donor)
+    a = np.radians(degrees)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+
+    def turn(lm):
+        out = np.asarray(lm, np.float64).copy()
+        out[:, :2] = out[:, :2] @ rot.T + [2000.0, 2000.0]
+        return out
+
+    own = turn(face.landmarks).astype(np.float32)
+    turned_face = dataclasses.replace(face, landmarks=own)
+    turned = donors.donor_layer(turned_face, turn(raised), weights, state.donor)
+    assert turned.teeth_end == pytest.approx(upright.teeth_end, abs=1e-6)
+    assert turned.lower_start == pytest.approx(upright.lower_start, abs=1e-6)

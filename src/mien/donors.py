@@ -236,8 +236,9 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int)
     # the face's own rest position along the face's vertical, plus the incisal edge's depth.
     iod = max(face.interocular, 1.0)
     eyes = face.landmarks[263, :2].astype(np.float64) - face.landmarks[33, :2]
+    # The eye axis runs from the face's right eye (33) to its left (263) whatever the roll,
+    # so this perpendicular points down the face itself (up the image in a photo turned over).
     down = np.array([-eyes[1], eyes[0]]) / max(np.linalg.norm(eyes), 1e-6)
-    down = down if down[1] >= 0 else -down
     rest = face.landmarks[13, :2].astype(np.float64)
     shown = ((rest - target[13, :2]) @ down) / iod + INCISAL_EDGE
     target_open = max(float(np.linalg.norm(target[13, :2] - target[14, :2])) / iod, 1e-3)
