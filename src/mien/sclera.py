@@ -103,7 +103,7 @@ def eye_pixels(pixels: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
 
     Inside each eye contour shrunk away from the lids, outside the iris circle enlarged by
     a quarter; the candidates then still hold lashes, shadowed corners and caruncle, which
-    :func:`measure` sorts out by brightness and saturation.
+    :func:`measure` sorts out by log brightness and distance from the typical colour.
     """
     p = face.points.astype(np.float64)
     out, areas = [], []
