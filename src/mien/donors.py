@@ -171,14 +171,16 @@ def teeth_gap(pixels: np.ndarray, landmarks: np.ndarray) -> float:
     the upper inner lip: the darkest row of the opening's middle (between the tooth rows,
     or just above the lower lip if no lower teeth show), searched in ``[0.45, 0.95]``."""
     p = np.asarray(landmarks, np.float64)[:, :2]
-    grey = pixels.astype(np.float64) @ [0.299, 0.587, 0.114]
+    h, w = pixels.shape[:2]
     fractions = np.linspace(0.0, 1.0, 41)
     profiles = []
     for upper, lower in mesh.INNER_LIP_PAIRS[:5]:  # the middle of the mouth
         xy = p[upper] + fractions[:, None] * (p[lower] - p[upper])
-        xs = np.clip(np.round(xy[:, 0]).astype(int), 0, grey.shape[1] - 1)
-        ys = np.clip(np.round(xy[:, 1]).astype(int), 0, grey.shape[0] - 1)
-        profiles.append(grey[ys, xs])
+        xs = np.clip(np.round(xy[:, 0]).astype(int), 0, w - 1)
+        ys = np.clip(np.round(xy[:, 1]).astype(int), 0, h - 1)
+        # Only the sampled pixels are converted (a request on a 24 MP photo would
+        # otherwise make a float copy of the whole photo).
+        profiles.append(pixels[ys, xs].astype(np.float64) @ [0.299, 0.587, 0.114])
     profile = np.convolve(np.median(profiles, axis=0), np.ones(3) / 3, mode="same")
     search = (fractions >= 0.45) & (fractions <= 0.95)
     return float(fractions[search][np.argmin(profile[search])])
