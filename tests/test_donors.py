@@ -361,3 +361,20 @@ def test_the_teeth_gap_reads_only_the_mouth(london):
     want = donors.teeth_gap(np.asarray(smile), face.landmarks)
     assert donors.teeth_gap(smile.view(_NoWholeCopy), face.landmarks) == want
     assert 0.45 <= want <= 0.95
+
+
+def test_an_open_smile_made_broader_draws_its_own_teeth_taller_not_a_gap(london):
+    """Upper teeth are fixed to the skull: when the upper lip of a smile that already shows
+    them rises, they do not ride up with it over a dark gap (0.49 of the opening dark
+    before); the visible crown is drawn taller (up to OWN_STRETCH)."""
+    import cv2
+
+    happy = london("020")[1]
+    session = Session(happy)
+    request = Request(emotion="happy", intensity=1.0)
+    scene, out = session.scene(request), session.render(request)
+    poly = scene.target[list(mesh.LIPS_INNER), :2].round().astype(np.int32)
+    inside = np.zeros(out.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [poly], 1)
+    grey = out.astype(float) @ [0.299, 0.587, 0.114]
+    assert ((grey < 60) & (inside > 0)).sum() / inside.sum() < 0.44

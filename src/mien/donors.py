@@ -28,6 +28,7 @@ from . import mesh
 from .expression import align_to
 from .face import Face
 from .geometry import similarity
+from .retarget import face_down, opening
 from .scene import Layer
 from .sclera import Sclera
 
@@ -147,6 +148,10 @@ def natural_size(landmarks: np.ndarray, ratio: float, start: float = 0.0) -> np.
     return lm
 
 
+#: How much taller a face's own visible teeth may be drawn when its upper lip rises
+#: (:func:`own_mouth_layer`).
+OWN_STRETCH = 1.4
+
 #: How far below the upper inner lip's rest position (the face's own, unedited lips) the
 #: upper incisors' edges sit, in inter-ocular distances. Measured on the even-indexed
 #: (training) London people whose smile opens >= 0.12 IOD (094 103 120 126 130: visible
@@ -237,12 +242,9 @@ def donor_layer(face: Face, target: np.ndarray, weights: np.ndarray, donor: int)
     # How much upper tooth the target shows below its upper inner lip: the lip's rise from
     # the face's own rest position along the face's vertical, plus the incisal edge's depth.
     iod = max(face.interocular, 1.0)
-    eyes = face.landmarks[263, :2].astype(np.float64) - face.landmarks[33, :2]
-    # The eye axis runs from the face's right eye (33) to its left (263) whatever the roll,
-    # so this perpendicular points down the face itself (up the image in a photo turned over).
-    down = np.array([-eyes[1], eyes[0]]) / max(np.linalg.norm(eyes), 1e-6)
+    # Along the face's own vertical (up the image in a photo turned over).
     rest = face.landmarks[13, :2].astype(np.float64)
-    shown = ((rest - target[13, :2]) @ down) / iod + INCISAL_EDGE
+    shown = ((rest - target[13, :2]) @ face_down(face.landmarks)) / iod + INCISAL_EDGE
     target_open = max(float(np.linalg.norm(target[13, :2] - target[14, :2])) / iod, 1e-3)
     start = float(np.clip(split - max(shown, 0.0) / target_open * scale, 0.0, split))
     teeth_end = (split - start) / scale
@@ -261,9 +263,10 @@ def own_mouth_layer(face: Face, pixels: np.ndarray, target: np.ndarray, weights:
     """The face's OWN open mouth as the texture of a wider opening (a talking or smiling
     face already shows its teeth: another person's would replace them).
 
-    As :func:`donor_layer` with the photo itself as donor: the upper teeth stay under the
-    upper lip at their natural size, the lower part (lower teeth, tongue) follows the lower
-    lip, and what lies between is the cavity. The colour passes unchanged (the same photo:
+    As :func:`donor_layer` with the photo itself as donor: the upper teeth hang from the
+    upper lip, drawn up to :data:`OWN_STRETCH` taller as the lip rises (their edge stays
+    near where it was), the lower part (lower teeth, tongue) follows the lower lip, and
+    what lies between is the cavity. The colour passes unchanged (the same photo:
     ``white`` is both the source's and the target's).
 
     Args:
@@ -275,8 +278,16 @@ def own_mouth_layer(face: Face, pixels: np.ndarray, target: np.ndarray, weights:
     """
     own = face.landmarks.astype(np.float64)
     ratio = float(np.clip(relative_opening(target) / max(relative_opening(own), 1e-3), 0.05, 20.0))
-    scale = ratio if ratio <= 1.0 else max(1.0, ratio / STRETCH)
     split = teeth_gap(pixels, own)
+    # Real upper teeth are fixed to the skull: a rising upper lip uncovers more of them,
+    # which the photo does not show. Its visible crown is drawn taller instead (up to
+    # OWN_STRETCH) so that its edge stays near where it was, rather than riding up with
+    # the lip over a dark gap.
+    iod = max(face.interocular, 1.0)
+    rise = float((own[13, :2] - target[13, :2]) @ face_down(own)) / iod
+    crown = split * max(opening(own, iod), 1e-3)
+    stretch = float(np.clip((crown + max(rise, 0.0)) / crown, 1.0, OWN_STRETCH))
+    scale = ratio / stretch if ratio / stretch <= 1.0 else max(1.0, ratio / max(STRETCH, stretch))
     lm = natural_size(own, scale).astype(np.float32)
     source = Face(0, lm, face.box, face.score, pixels.shape[:2])
     return DonorLayer(pixels, source, weights, own, own_person=False, feather=1 / 300, cavity=scale,

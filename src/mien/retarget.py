@@ -106,8 +106,13 @@ def opening(landmarks: np.ndarray, interocular: float) -> float:
     vertical (perpendicular to the outer eye corners 33-263). Lips pressed past each
     other give a negative opening, not an open mouth."""
     p = np.asarray(landmarks, np.float64)
+    return float(face_down(p) @ (p[14, :2] - p[13, :2]) / max(interocular, 1.0))
+
+
+def face_down(landmarks: np.ndarray) -> np.ndarray:
+    """``(2,)`` unit vector pointing down the face (from the eyes toward the mouth) in the
+    image, perpendicular to the outer eye corners 33-263: right at any roll."""
+    p = np.asarray(landmarks, np.float64)
     eyes = p[263, :2] - p[33, :2]
     down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-9)
-    if down @ (p[14, :2] - p[4, :2]) < 0:  # point from the nose tip toward the mouth
-        down = -down
-    return float(down @ (p[14, :2] - p[13, :2]) / max(interocular, 1.0))
+    return down if down @ (p[14, :2] - p[4, :2]) >= 0 else -down  # nose tip toward the mouth
