@@ -128,6 +128,22 @@ class FaceState:
 
         return measure(self.pixels, self.face)
 
+    def assume(self, **known) -> "FaceState":
+        """Take values already known elsewhere instead of computing them: a video track
+        passes its smoothed ``code``, its fixed ``donor`` and its filtered ``sclera`` so
+        that they do not change from frame to frame.
+
+        Raises:
+            InputError: a name that is not one of the face's cached values.
+        """
+        allowed = ("frame", "canonical", "code", "plain_descriptor", "descriptor", "donor", "sclera")
+        for name, value in known.items():
+            if name not in allowed:
+                raise InputError(f"cannot assume {name!r}; one of {', '.join(allowed)}", param=name,
+                                 allowed=", ".join(allowed))
+            self.__dict__[name] = value
+        return self
+
     def lit(self, scene: Scene) -> Scene:
         """``scene`` with this face's :attr:`sclera` given to layers that lack it (donor
         mouths), so the renderer does not measure it again on every preview."""
@@ -185,20 +201,24 @@ class Session:
         photo: ``(H, W, 3)`` ``uint8``/``uint16`` RGB pixels, or a :class:`mien.io.Photo`.
         name: how messages call the photo (``"pose photo shot1.jpg"``).
         progress: called with a short stage description as work proceeds.
+        faces: the faces in the photo when already known (a tracked video frame); by
+            default they are found with :func:`mien.detect.analyze`.
 
     Raises:
         InputError: the pixels are not an RGB image.
     """
 
     def __init__(self, photo: "np.ndarray | Photo", *, name: str = "photo",
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, faces: "tuple[Face, ...] | None" = None) -> None:
         pixels = getattr(photo, "pixels", photo)
         self.photo = photo if pixels is not photo else None
         self.pixels = as_rgb(pixels, name)
         self.name = name
         self._say = progress or _silent
-        self._say(f"analysing the {name}")
-        self.faces: tuple[FaceState, ...] = tuple(FaceState(self, f) for f in analyze(self.pixels))
+        if faces is None:
+            self._say(f"analysing the {name}")
+            faces = analyze(self.pixels)
+        self.faces: tuple[FaceState, ...] = tuple(FaceState(self, f) for f in faces)
         self._partners: dict[int, dict[int, int]] = {}
         self._lock = threading.Lock()
 

@@ -159,6 +159,13 @@ class Request:
             out = out + BY_NAME[name].code(value)
         return out
 
+    @property
+    def edit(self) -> "Edit":
+        """This request as an :class:`Edit`: linear in everything, so video keyframes
+        interpolate it."""
+        return Edit(self.code(), self.current_change - (1.0 if self.expression is not None else 0.0),
+                    self.rotation, self.expression if self.expression is not None else Expression({}))
+
     def current_terms(self, current: Expression) -> Expression:
         """The change that involves the face's current code ``current``."""
         out = current * self.current_change
@@ -175,40 +182,108 @@ class Request:
     def change(self, state: "FaceState") -> Expression:
         """The change of ``state``'s expression code this request asks for, with eye
         closure scaled to the face's own eyes."""
-        change = fit_eye_closure(state.canonical, self.code())
-        if self.needs_current:
-            change = change + self.current_terms(state.code)
-        return change
+        return self.edit.change(state.canonical, state.code if self.needs_current else None)
 
     def scene(self, state: "FaceState") -> Scene:
         """What this request makes of one face: target landmarks, mouth texture, shading."""
-        face = state.face
         if self.reference is not None and not self.force:
             state.check_same_person(self.reference.largest(), "reference photo")
-        change = self.change(state)
-        target = target_landmarks(face, state.frame, change, rotation=self.rotation, keep_mouth=self.keep_mouth)
-        if np.abs(target - face.landmarks).max() < 1e-6:
-            return Scene(face, target)
-        return Scene(face, target, self._mouth_layers(state, target) + eyes.layers(state, target),
-                     shading.for_change(state, change, target))
+        return scene_of(state, self.change(state), rotation=self.rotation, keep_mouth=self.keep_mouth,
+                        reference=self.reference)
 
-    def _mouth_layers(self, state: "FaceState", target: np.ndarray) -> tuple[Layer, ...]:
-        """Mouth-interior texture when the edit opens the mouth beyond what it shows.
 
-        The texture fades in with the added opening (full at :data:`OPENING_FOR_TEXTURE`),
-        so intensity sweeps stay continuous.
+@dataclass(frozen=True)
+class Edit:
+    """What a request asks of a face, as a map of its current code ``c``: the change is
+    ``code + c * on_current + (offset - c if offset given)``, folded into ``code +
+    c * on_current + offset``; plus a head rotation. Everything is linear, so edits add,
+    scale (fading an edit in and out) and interpolate between keyframes (seed 003).
+
+    Attributes:
+        code: the change that does not depend on the face (emotions, AUs, sliders); its
+            eye closure is scaled to each face's own eyes.
+        on_current: how much of the face's current code is added (negative removes it).
+        rotation: ``(yaw, pitch, roll)`` degrees.
+        offset: an absolute code added as is (a saved expression).
+    """
+
+    code: Expression = field(default_factory=lambda: Expression({}))
+    on_current: float = 0.0
+    rotation: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    offset: Expression = field(default_factory=lambda: Expression({}))
+
+    def __add__(self, other: "Edit") -> "Edit":
+        return Edit(self.code + other.code, self.on_current + other.on_current,
+                    tuple(a + b for a, b in zip(self.rotation, other.rotation)), self.offset + other.offset)
+
+    def __mul__(self, factor: float) -> "Edit":
+        f = float(factor)
+        return Edit(self.code * f, self.on_current * f, tuple(a * f for a in self.rotation), self.offset * f)
+
+    __rmul__ = __mul__
+
+    def lerp(self, other: "Edit", t: float) -> "Edit":
+        """The edit ``t`` of the way from this one to ``other`` (0: this, 1: other)."""
+        return self * (1.0 - t) + other * t
+
+    @property
+    def needs_current(self) -> bool:
+        return abs(self.on_current) > 1e-9
+
+    @property
+    def is_empty(self) -> bool:
+        return (not self.needs_current and not any(abs(v) > 1e-9 for v in self.code.values.values())
+                and not any(abs(v) > 1e-9 for v in self.offset.values.values())
+                and not any(abs(r) > 1e-9 for r in self.rotation))
+
+    def change(self, canonical: np.ndarray, current: Expression | None) -> Expression:
+        """The change of a face's expression code.
+
+        Args:
+            canonical: ``(478, 3)`` the face's landmarks in its canonical frame (eye
+                closure is scaled to its own eyes).
+            current: the face's current code (smoothed over time in video); needed only
+                when :attr:`needs_current`.
         """
-        face = state.face
-        added = opening(target, face.interocular) - opening(face.landmarks, face.interocular)
-        if added <= 0.002:
-            return ()
-        weights = mesh.region_weights("mouth_interior") * min(1.0, added / OPENING_FOR_TEXTURE)
-        if self.reference is not None:
-            ref = self.reference.largest()
-            if opening(ref.face.landmarks, ref.face.interocular) > OPENING_FOR_TEXTURE:
-                return (Layer(ref.pixels, ref.face, weights, align_to(ref.face.landmarks, face.landmarks),
-                              feather=1 / 300),)
-        if opening(face.landmarks, face.interocular) > OPENING_FOR_TEXTURE:
-            # The mouth already shows its interior: keep its own teeth.
-            return (donors.own_mouth_layer(face, state.pixels, target, weights, state.sclera),)
-        return (donors.donor_layer(face, target, weights, state.donor),)
+        change = fit_eye_closure(canonical, self.code) + self.offset
+        if self.needs_current:
+            if current is None:
+                raise ValueError("this edit scales the current expression: pass the current code")
+            change = change + current * self.on_current
+        return change
+
+
+def scene_of(state: "FaceState", change: Expression, *, rotation: tuple[float, float, float] = (0.0, 0.0, 0.0),
+             keep_mouth: bool = False, reference: "Session | None" = None) -> Scene:
+    """The :class:`Scene` of one face whose code changes by ``change``: target landmarks
+    (deformation first), mouth-interior texture where the warp cannot show it (from
+    ``reference``, the face's own open mouth, else a donor), raised-lid eyes and the
+    expression's shading."""
+    face = state.face
+    target = target_landmarks(face, state.frame, change, rotation=rotation, keep_mouth=keep_mouth)
+    if np.abs(target - face.landmarks).max() < 1e-6:
+        return Scene(face, target)
+    return Scene(face, target, _mouth_layers(state, target, reference) + eyes.layers(state, target),
+                 shading.for_change(state, change, target))
+
+
+def _mouth_layers(state: "FaceState", target: np.ndarray, reference: "Session | None") -> tuple[Layer, ...]:
+    """Mouth-interior texture when the edit opens the mouth beyond what it shows.
+
+    The texture fades in with the added opening (full at :data:`OPENING_FOR_TEXTURE`),
+    so intensity sweeps stay continuous.
+    """
+    face = state.face
+    added = opening(target, face.interocular) - opening(face.landmarks, face.interocular)
+    if added <= 0.002:
+        return ()
+    weights = mesh.region_weights("mouth_interior") * min(1.0, added / OPENING_FOR_TEXTURE)
+    if reference is not None:
+        ref = reference.largest()
+        if opening(ref.face.landmarks, ref.face.interocular) > OPENING_FOR_TEXTURE:
+            return (Layer(ref.pixels, ref.face, weights, align_to(ref.face.landmarks, face.landmarks),
+                          feather=1 / 300),)
+    if opening(face.landmarks, face.interocular) > OPENING_FOR_TEXTURE:
+        # The mouth already shows its interior: keep its own teeth.
+        return (donors.own_mouth_layer(face, state.pixels, target, weights, state.sclera),)
+    return (donors.donor_layer(face, target, weights, state.donor),)
