@@ -1,0 +1,115 @@
+"""Keyframes (controls/timeline.py) and the linear Edit they interpolate."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mien.controls.code import Edit, Request
+from mien.controls.timeline import Timeline
+from mien.errors import InputError
+from mien.expression import Expression, emotion_code
+
+
+def _amount(edit: Edit, name: str) -> float:
+    return edit.code.values.get(name, 0.0)
+
+
+def test_issue_example_interpolates_linearly_and_holds_at_the_ends():
+    tl = Timeline.parse("0s:none, 4s:happy@0.6, 12s:happy@0.6, 13s:none")
+    happy = emotion_code("happy", 0.6)
+    name = max(happy.values, key=lambda k: abs(happy.values[k]))
+    full = happy.values[name]
+    assert tl.at(0.0, 25).is_empty
+    assert _amount(tl.at(2.0, 25), name) == pytest.approx(full / 2)
+    assert _amount(tl.at(4.0, 25), name) == pytest.approx(full)
+    assert _amount(tl.at(8.0, 25), name) == pytest.approx(full)
+    assert _amount(tl.at(12.5, 25), name) == pytest.approx(full / 2)
+    assert tl.at(13.0, 25).is_empty and tl.at(100.0, 25).is_empty
+
+
+def test_frame_numbers_and_minutes_seconds_resolve_with_the_clip_rate():
+    tl = Timeline.parse("0f:none, 50f:smile=1")
+    assert _amount(tl.at(1.0, 50), "smile") == pytest.approx(Request(sliders={"smile": 1}).code().values["smile"])
+    assert _amount(tl.at(0.5, 50), "smile") == pytest.approx(_amount(tl.at(1.0, 50), "smile") / 2)
+    t2 = Timeline.parse("0:00:none, 1:02.5:smile=1")
+    assert t2.resolved(25)[1][0] == pytest.approx(62.5)
+
+
+def test_every_kind_of_control_can_be_keyframed():
+    tl = Timeline.parse("0s:none, 1s:happy@0.5+au12L=0.4+gaze-x=0.3+yaw=6+magnify=1.5, 2s:neutral")
+    mid = tl.at(1.0, 25)
+    assert _amount(mid, "12L") == pytest.approx(0.4)
+    assert mid.rotation[0] == pytest.approx(6.0)
+    assert mid.on_current == pytest.approx(0.5)
+    # neutral removes the current expression: at 2 s the whole of it.
+    assert tl.at(2.0, 25).on_current == pytest.approx(-1.0)
+    assert tl.at(1.5, 25).on_current == pytest.approx(-0.25)
+    assert tl.needs_current
+
+
+def test_json_keyframes_match_the_text_form():
+    data = {"keyframes": [{"time": 0}, {"time": "4s", "emotion": "happy", "intensity": 0.6},
+                          {"frame": 300, "smile": 0.4, "au": {"12": 0.5}}]}
+    tl = Timeline.from_json(json.dumps(data))
+    text = Timeline.parse("0s:none, 4s:happy@0.6, 300f:smile=0.4+au12=0.5")
+    for t in (0.0, 2.0, 4.0, 7.0, 12.0, 20.0):
+        a, b = tl.at(t, 25), text.at(t, 25)
+        assert a.code.values.keys() == b.code.values.keys()
+        for k in a.code.values:
+            assert a.code.values[k] == pytest.approx(b.code.values[k])
+
+
+@pytest.mark.parametrize("text, word", [
+    ("4s happy", "TIME:CONTROLS"), ("4:happy", "seconds"), ("4s:joyful", "not a control"),
+    ("4s:smile=lots", "number"), ("4s:wiggle=1", "unknown control"), ("4s:happy@2", "intensity"),
+    ("4s:smile=3", "smile"), ("1s:happy, 1s:sad", "same time"), ("", "at least one"),
+    ("4s:happy+sad", "one emotion"), ("4s:au99=1", "Action Unit"),
+])
+def test_bad_keyframes_say_what_is_wrong(text, word):
+    with pytest.raises(InputError, match=word) as err:
+        Timeline.parse(text).resolved(25)
+    assert err.value.param in ("keyframes", "intensity", "smile", "au")
+
+
+@pytest.mark.parametrize("data, word", [
+    ("not json", "not JSON"), ({"keys": []}, "keyframes"), ([{"emotion": "happy"}], "exactly one"),
+    ([{"time": 1, "frame": 3}], "exactly one"), ([{"time": -1}], "0 or more"), ([{"frame": 1.5}], "whole"),
+    ([{"time": 1, "colour": "red"}], "colour"),
+])
+def test_bad_keyframe_files_say_what_is_wrong(data, word):
+    with pytest.raises(InputError, match=word):
+        Timeline.from_json(data if isinstance(data, str) else json.dumps(data))
+
+
+def test_missing_keyframe_file(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        Timeline.load(tmp_path / "nope.json")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0, 1), st.floats(-1, 1), st.floats(0, 1.5), st.floats(-10, 10))
+def test_edit_change_is_linear_in_the_current_code(t, smile, magnify, yaw):
+    a = Request.from_controls(smile=smile, yaw=yaw).edit
+    b = Request.from_controls(emotion="sad", intensity=0.7, magnify=magnify).edit
+    current = Expression({"12": 0.3, "6": 0.2})
+    canonical = np.zeros((478, 3))
+    mixed = a.lerp(b, t).change(canonical, current)
+    expect = a.change(canonical, current) * (1 - t) + b.change(canonical, current) * t
+    for k in set(mixed.values) | set(expect.values):
+        assert mixed.values.get(k, 0.0) == pytest.approx(expect.values.get(k, 0.0), abs=1e-9)
+    assert a.lerp(b, t).rotation[0] == pytest.approx((1 - t) * yaw)
+
+
+def test_request_edit_gives_the_same_change_as_before():
+    current = Expression({"12": 0.4, "1": 0.2})
+    saved = Expression({"4": 0.5})
+    canonical = np.zeros((478, 3))
+    for req in (Request.from_controls(emotion="happy", intensity=0.8), Request.from_controls(keep=0.3, smile=0.2),
+                Request.from_controls(emotion="neutral"), Request.from_controls(expression=saved, brows=0.4)):
+        change = req.edit.change(canonical, current if req.needs_current else None)
+        expect = req.code() + (req.current_terms(current) if req.needs_current else Expression({}))
+        for k in set(change.values) | set(expect.values):
+            assert change.values.get(k, 0.0) == pytest.approx(expect.values.get(k, 0.0))
