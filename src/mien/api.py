@@ -149,18 +149,14 @@ def transfer_files(pose: str | os.PathLike, expression: str | os.PathLike | Mapp
     else:
         names = [f"pose photo {Path(pose).name}", f"expression photo {Path(expression).name}"]
     progress = options.get("progress")
-    check = not options.get("force", False)
 
     def open_session(path, name):
-        session = Session.open(path, name=name, progress=progress)
-        if check and len(session.faces) == 1:
-            # The identity check will need it: dlib holds the GIL, but the other photo's
-            # decoding in the other thread does not.
-            session.faces[0].plain_descriptor
-        return session
+        return Session.open(path, name=name, progress=progress)
 
-    # Decoding and analysis release the GIL: each photo is read and analysed in its own
-    # thread, so one photo's analysis overlaps the other's decoding.
+    # Decoding and analysis release the GIL for most of their work: each photo is read and
+    # analysed in its own thread. The identity descriptors are left to the check that
+    # needs them, after both analyses: dlib holds the GIL for its whole ~65 ms pass, so a
+    # descriptor computed in one thread would stall the other photo's analysis.
     with ThreadPoolExecutor(max_workers=2) as pool:
         sessions = list(pool.map(open_session, inputs, names))
     if isinstance(expression, Mapping):

@@ -24,7 +24,6 @@ from .image import from_float, shrink, to_float
 from .warp import (
     Grid,
     TargetMesh,
-    apply,
     compose,
     grid_around,
     refinement_flow,
@@ -506,45 +505,59 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
         bit-identical to ``pixels``.
     """
     grid = p.grid
-    out_crop = to_float(apply(pixels, p.map, grid))
-    disp = np.abs(p.map - grid.coords()).max(axis=2)
-    changed_work = disp > 1e-3
+    coords = grid.coords()
+    disp = p.map - coords
+    # The same cubic remap as warp.apply, with the map built in place as one (h, w, 2)
+    # array (OpenCV reads it without splitting x and y into copies).
+    changed_work = np.maximum(np.abs(disp[..., 0]), np.abs(disp[..., 1])) > 1e-3
+    out_crop = to_float(cv2.remap(pixels, _positions(grid.upsample(disp), grid.x0, grid.y0), None,
+                                  cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT))
     if p.shading is not None:
         out_crop *= grid.upsample(p.shading)
         np.clip(out_crop, 0.0, 1.0, out=out_crop)
         changed_work |= np.abs(p.shading - 1.0).max(axis=2) > 1e-4
     for lp in p.layers:
         alpha_full = grid.upsample(lp.alpha)
-        ys, xs = np.nonzero(alpha_full > 1.0 / 512)
-        if ys.size == 0:
+        seen = alpha_full > 1.0 / 512
+        rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+        if rows.size == 0:
             continue
         changed_work |= lp.alpha > 0
         # Only the alpha's bounding box (plus a blend margin) needs the texture.
         pad = 16
-        by0, by1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, alpha_full.shape[0])
-        bx0, bx1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, alpha_full.shape[1])
-        sub = Grid(grid.x0 + bx0, grid.y0 + by0, (by1 - by0, bx1 - bx0), grid.size)
-        field_full = grid.upsample(lp.map - grid.coords())[by0:by1, bx0:bx1] + sub.full_coords()
-        tex = cv2.remap(lp.layer.pixels, field_full[..., 0], field_full[..., 1], cv2.INTER_CUBIC,
-                        borderMode=cv2.BORDER_REFLECT)
-        gain = grid.upsample(lp.gain)[by0:by1, bx0:bx1]
-        layer_pixels = to_float(tex)
+        by0, by1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, alpha_full.shape[0])
+        bx0, bx1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, alpha_full.shape[1])
+        box = np.s_[by0:by1, bx0:bx1]
+        x0, y0 = grid.x0 + bx0, grid.y0 + by0
+        field = _positions(grid.upsample(lp.map - coords)[box], x0, y0)
+        layer_pixels = to_float(cv2.remap(lp.layer.pixels, field, None, cv2.INTER_CUBIC,
+                                          borderMode=cv2.BORDER_REFLECT))
         if lp.lower is not None:
-            low_full = grid.upsample(lp.lower[0] - grid.coords())[by0:by1, bx0:bx1] + sub.full_coords()
-            low_tex = to_float(cv2.remap(lp.layer.pixels, low_full[..., 0], low_full[..., 1], cv2.INTER_CUBIC,
+            low = _positions(grid.upsample(lp.lower[0] - coords)[box], x0, y0)
+            low_tex = to_float(cv2.remap(lp.layer.pixels, low, None, cv2.INTER_CUBIC,
                                          borderMode=cv2.BORDER_REFLECT))
             weight = grid.upsample(lp.lower[1])[by0:by1, bx0:bx1, None]
             layer_pixels += weight * (low_tex - layer_pixels)
-        layer_pixels *= gain
+        layer_pixels *= grid.upsample(lp.gain)[box]
         if lp.cavity is not None:
             mask = grid.upsample(lp.cavity[0])[by0:by1, bx0:bx1, None]
-            colour = grid.upsample(lp.cavity[1])[by0:by1, bx0:bx1]
+            colour = grid.upsample(lp.cavity[1])[box]
             layer_pixels = layer_pixels * (1.0 - mask) + colour * mask
-        region = out_crop[by0:by1, bx0:bx1]
-        out_crop[by0:by1, bx0:bx1] = multiband_blend(region, layer_pixels, alpha_full[by0:by1, bx0:bx1])
+        region = out_crop[box]
+        multiband_blend(region, layer_pixels, alpha_full[box], out=region)
     changed = grid.upsample(cv2.dilate(changed_work.astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
     result = from_float(out_crop, pixels.dtype)
     return paste(pixels, result, grid.x0, grid.y0, changed)
+
+
+def _positions(disp: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    """Displacements to positions, in place: ``disp`` ``(h, w, 2)`` ``float32`` of the
+    pixels whose top-left one is photo pixel ``(x0, y0)`` plus their own ``(x, y)`` (the
+    same sums as ``Grid.full_coords() + disp``). Returns ``disp``."""
+    h, w = disp.shape[:2]
+    disp[..., 0] += np.arange(x0, x0 + w, dtype=np.float32)
+    disp[..., 1] += np.arange(y0, y0 + h, dtype=np.float32)[:, None]
+    return disp
 
 
 def render(pixels: np.ndarray, scenes: Scene | tuple[Scene, ...]) -> np.ndarray:
