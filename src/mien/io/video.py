@@ -1,0 +1,853 @@
+"""Decode and encode video with PyAV: stream frames, keep timestamps, audio, rotation, colour.
+
+Reading (:func:`read_video`) yields :class:`VideoFrame` objects one at a time (memory stays
+bounded however long the clip): ``pixels`` is ``(H, W, 3)`` ``uint8`` RGB, upright (the
+file's display rotation applied), C-contiguous and read-only. Each frame also keeps the
+decoded YUV planes, its pts and time base.
+
+Writing (:class:`VideoWriter`) re-encodes each frame from the *source's own decoded YUV
+planes*: only pixels where the edited RGB differs from ``frame.pixels`` are converted back
+to YUV (with the inverse of the exact matrix and range used to decode them) and pasted in,
+grown to whole chroma samples. An unchanged frame is encoded from its original planes, so
+with a lossless codec (``lossless=True``) every pixel outside the changed chroma blocks
+decodes identically to the input. Timestamps (pts and time base, so variable frame rate
+survives), frame count, size, colour range / matrix / primaries / transfer and the display
+rotation are carried over; audio packets are copied bit-exactly when the output container
+can hold their codec (otherwise re-encoded to AAC, or Opus for WebM, and logged). Output
+is written to a temporary file beside the target and renamed into place on a clean exit;
+an exception (including KeyboardInterrupt) removes it.
+
+Colour convention: ``pixels`` are the YUV samples converted with the file's own matrix
+(BT.601, BT.709 or BT.2020; unspecified means BT.709 from 720 lines up, BT.601 below) and
+range (limited "tv" unless the file says full "pc"), chroma upsampled by replication
+(nearest), rounded and clipped to 0..255. They are treated as sRGB downstream.
+
+Formats: the exact-plane path covers 8-bit planar YUV (yuv420p, yuv422p, yuv444p, yuv440p
+and their full-range "j" variants), which is what phones, cameras and the web produce.
+Other pixel formats (10-bit, NV12, RGB...) are decoded by swscale and re-encoded whole from
+RGB into yuv420p (not bit-exact outside the edit; logged once).
+
+Truncated files: frames are decoded up to the damage; then a warning is logged,
+:attr:`VideoReader.truncated` is set and iteration stops. A file whose index is gone (an MP4
+cut before its ``moov`` box) cannot be opened at all and raises :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+#: x264/x265 preset used by default. ``veryfast`` encodes 720p several times faster than
+#: ``medium`` on this 2-core machine at the same CRF, for a file ~10-20 % larger and no
+#: visible difference at CRF 18 (benchmarks/speed_video_io.py); the encoder shares the CPU
+#: with the editing pipeline, so its cost is paid on every frame.
+DEFAULT_PRESET = "veryfast"
+DEFAULT_QUALITY = 18
+
+#: Output containers by suffix.
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+
+#: Audio codecs each container may receive as copied packets (others are re-encoded).
+_AUDIO_COPY = {
+    "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
+    "mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le", "pcm_s16be"},
+    "matroska": None,  # anything FFmpeg can mux in Matroska
+    "webm": {"opus", "vorbis"},
+    "avi": {"mp3", "ac3", "pcm_s16le"},
+}
+_AUDIO_ENCODER = {"webm": "libopus"}
+
+# pixel format -> (log2 chroma subsampling x, y, full range)
+_PLANAR = {
+    "yuv420p": (1, 1, False), "yuvj420p": (1, 1, True),
+    "yuv422p": (1, 0, False), "yuvj422p": (1, 0, True),
+    "yuv444p": (0, 0, False), "yuvj444p": (0, 0, True),
+    "yuv440p": (0, 1, False), "yuvj440p": (0, 1, True),
+}
+# FFmpeg AVColorSpace values -> (Kr, Kb)
+_BT601, _BT709, _BT2020 = (0.299, 0.114), (0.2126, 0.0722), (0.2627, 0.0593)
+_MATRICES = {1: _BT709, 4: (0.30, 0.11), 5: _BT601, 6: _BT601, 7: (0.212, 0.087), 9: _BT2020, 10: _BT2020}
+_RANGE_PC = 2  # AVCOL_RANGE_JPEG
+
+
+def _av():
+    try:
+        import av  # noqa: PLC0415
+    except ImportError as exc:  # pragma: no cover - exercised by monkeypatching in tests
+        raise MissingDependencyError(
+            "video needs PyAV, which is not installed; run: pip install 'mien[video]'", param="video"
+        ) from exc
+    return av
+
+
+# ---------------------------------------------------------------------------------------
+# colour
+
+
+@dataclass(frozen=True)
+class ColourModel:
+    """How 8-bit YUV samples of one stream map to RGB and back.
+
+    ``to_rgb`` and ``from_rgb`` are ``(3, 4)`` float64 affine matrices acting on
+    ``(Y, U, V, 1)`` and ``(R, G, B, 1)`` with values in 0..255; they are exact inverses.
+    """
+
+    kr: float
+    kb: float
+    full: bool
+
+    @property
+    def to_rgb(self) -> np.ndarray:
+        kr, kb = self.kr, self.kb
+        kg = 1.0 - kr - kb
+        sy, sc, oy = (1.0, 1.0, 0.0) if self.full else (255 / 219, 255 / 224, 16.0)
+        m = np.zeros((3, 4))
+        m[0, :3] = [sy, 0.0, 2 * (1 - kr) * sc]
+        m[1, :3] = [sy, -2 * (1 - kb) * kb * sc / kg, -2 * (1 - kr) * kr * sc / kg]
+        m[2, :3] = [sy, 2 * (1 - kb) * sc, 0.0]
+        m[:, 3] = -m[:, 0] * oy - (m[:, 1] + m[:, 2]) * 128.0
+        return m
+
+    @property
+    def from_rgb(self) -> np.ndarray:
+        full = np.vstack([self.to_rgb, [0, 0, 0, 1]])
+        return np.linalg.inv(full)[:3]
+
+
+def colour_model(colorspace: int, color_range: int, height: int, pix_fmt: str = "") -> ColourModel:
+    """The YUV<->RGB model for FFmpeg's ``colorspace``/``color_range`` enums.
+
+    Unspecified matrices follow the usual player convention (BT.709 from 720 lines, else
+    BT.601); unspecified range is limited ("tv") unless the pixel format is a "j" one.
+    """
+    kr, kb = _MATRICES.get(int(colorspace), _BT709 if height >= 720 else _BT601)
+    full = int(color_range) == _RANGE_PC or pix_fmt.startswith("yuvj")
+    return ColourModel(kr, kb, full)
+
+
+def _upsample(plane: np.ndarray, sx: int, sy: int, h: int, w: int) -> np.ndarray:
+    """Replicate a chroma plane ``(h >> sy, w >> sx)`` to ``(h, w)`` (nearest)."""
+    if sx == 0 and sy == 0:
+        return plane
+    ph, pw = plane.shape
+    big = cv2.resize(plane, (pw << sx, ph << sy), interpolation=cv2.INTER_NEAREST)
+    return big[:h, :w]
+
+
+def yuv_to_rgb(planes: list[np.ndarray], model: ColourModel, sub: tuple[int, int]) -> np.ndarray:
+    """Convert 8-bit planes ``[Y (H, W), U, V]`` to ``(H, W, 3)`` uint8 RGB (rounded, clipped)."""
+    y = planes[0]
+    h, w = y.shape
+    u = _upsample(planes[1], sub[0], sub[1], h, w)
+    v = _upsample(planes[2], sub[0], sub[1], h, w)
+    return cv2.transform(cv2.merge([np.ascontiguousarray(y), np.ascontiguousarray(u), np.ascontiguousarray(v)]),
+                         model.to_rgb)
+
+
+def rgb_to_yuv(rgb: np.ndarray, model: ColourModel) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB -> ``(H, W, 3)`` float32 YUV (unrounded, unsubsampled)."""
+    return cv2.transform(rgb.astype(np.float32), model.from_rgb.astype(np.float32))
+
+
+def _plane_views(frame: Any) -> list[np.ndarray]:
+    """Numpy views ``(height, width)`` uint8 of an av.VideoFrame's planes (no copy)."""
+    out = []
+    for pl in frame.planes:
+        a = np.frombuffer(pl, np.uint8)
+        out.append(a[: pl.height * pl.line_size].reshape(pl.height, pl.line_size)[:, : pl.width])
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# records
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds, read once when it is opened.
+
+    ``width``/``height`` are those of the frames as yielded (upright: rotation applied);
+    ``coded_width``/``coded_height`` those stored in the file. ``rotation`` is the clockwise
+    turn (0, 90, 180, 270 degrees) a player applies to the stored frames (the old
+    ``rotate`` tag's convention; FFmpeg's display matrix says -90 for a rotate=90 clip).
+    Colour fields hold FFmpeg enum values (``color_range`` 1 = tv/limited, 2 = pc/full,
+    0 = unspecified; ``colorspace`` 1 = BT.709, 5/6 = BT.601, 9 = BT.2020, 2 = unspecified).
+    """
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    frames: int | None
+    duration: float
+    rotation: int
+    has_audio: bool
+    codec: str
+    time_base: Fraction = Fraction(1, 90000)
+    start_pts: int = 0
+    coded_width: int = 0
+    coded_height: int = 0
+    pix_fmt: str = "yuv420p"
+    color_range: int = 0
+    colorspace: int = 2
+    color_primaries: int = 2
+    color_trc: int = 2
+    bit_rate: int | None = None
+    audio_codec: str | None = None
+    container: str = ""
+    frames_exact: bool = False  # ``frames`` came from the file's index, not an estimate
+
+    @property
+    def model(self) -> ColourModel:
+        """The YUV<->RGB model used to decode (and re-encode) this stream."""
+        return colour_model(self.colorspace, self.color_range, self.coded_height, self.pix_fmt)
+
+
+@dataclass(frozen=True, eq=False)
+class VideoFrame:
+    """One decoded frame.
+
+    Attributes:
+        index: 0-based decode (= presentation) order.
+        time: seconds from the start of the video stream, ``(pts - start_pts) * time_base``.
+        pixels: ``(H, W, 3)`` uint8 RGB, upright, C-contiguous, read-only (copy to edit).
+        pts: presentation timestamp in ``time_base`` units, as in the file.
+        time_base: the stream's time base.
+        duration: frame duration in ``time_base`` units (0 if unknown).
+        rotation: the file's clockwise display rotation (degrees), as in :class:`VideoInfo`.
+        source: the decoded ``av.VideoFrame`` (stored orientation, original YUV planes), used
+            by :class:`VideoWriter`; do not modify it.
+    """
+
+    index: int
+    time: float
+    pixels: np.ndarray
+    pts: int = 0
+    time_base: Fraction = Fraction(1, 90000)
+    duration: int = 0
+    rotation: int = 0
+    source: Any = field(default=None, repr=False)
+
+
+# ---------------------------------------------------------------------------------------
+# reading
+
+
+_IMAGE_CODECS = {"mjpeg", "png", "bmp", "tiff", "webp", "gif", "jpegls", "jpeg2000", "ppm", "pgm", "pbm", "pam",
+                 "qoi", "heif", "avif"}
+
+
+class VideoReader:
+    """An open video file. Use as a context manager; iterate to stream :class:`VideoFrame`s.
+
+    Each ``for`` loop over the reader decodes the file from the start again. ``info`` is
+    read at open time (the first frame is decoded then, to learn the rotation and to refuse
+    undecodable files early). After iteration, ``truncated`` says whether decoding stopped
+    at damage before the end of the file and ``decoded`` counts the frames yielded.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.truncated = False
+        self.decoded = 0
+        self._container = None
+        av = _av()
+        if not self.path.exists():
+            raise InputError(f"{self.path}: file does not exist; check the path", param="video")
+        if self.path.is_dir():
+            raise InputError(f"{self.path} is a folder; give a video file", param="video")
+        try:
+            container = av.open(str(self.path))
+        except av.error.FFmpegError as exc:
+            if _mp4_without_index(self.path):
+                raise InputError(
+                    f"{self.path}: MP4/MOV file without its index (moov box): it was cut short (an interrupted "
+                    "recording, copy or download); copy the complete file again",
+                    param="video",
+                ) from exc
+            raise InputError(
+                f"{self.path}: not a video file mien can read, or corrupt/truncated ({_why(exc)}); "
+                "give an MP4/MOV/MKV/WebM video",
+                param="video",
+            ) from exc
+        self._container = container
+        try:
+            self.info = self._probe(container)
+        except BaseException:
+            self.close()
+            raise
+
+    def _probe(self, container: Any) -> VideoInfo:
+        av = _av()
+        fmt = container.format.name
+        if not container.streams.video:
+            kind = "audio only" if container.streams.audio else "no video stream"
+            raise InputError(f"{self.path}: has no video stream ({kind}); give a video file", param="video")
+        stream = container.streams.video[0]
+        cname = stream.codec_context.codec.canonical_name if stream.codec_context else "unknown"
+        if "_pipe" in fmt or fmt in {"image2", "gif", "webp", "png", "apng"} or (
+            cname in _IMAGE_CODECS and (stream.frames or 0) <= 1
+        ):
+            raise InputError(f"{self.path}: is an image, not a video; edit photos with `mien edit`", param="video")
+        first = None
+        try:
+            for frame in self._decode(container, stream):
+                first = frame
+                break
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{self.path}: video cannot be decoded ({_why(exc)}); the file is corrupt", param="video") from exc
+        if first is None:
+            raise InputError(f"{self.path}: no video frame could be decoded; the file is empty or corrupt", param="video")
+        rotation = (-int(round(first.rotation or 0))) % 360
+        rotation = int(round(rotation / 90.0)) * 90 % 360
+        tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        fps = Fraction(stream.average_rate or stream.guessed_rate or stream.base_rate or 25)
+        start = stream.start_time if stream.start_time is not None else (first.pts or 0)
+        if stream.duration:
+            duration = float(stream.duration * tb)
+        elif container.duration:
+            duration = container.duration / 1e6
+        else:
+            duration = 0.0
+        frames = int(stream.frames) if stream.frames else None
+        exact = frames is not None
+        if frames is None and duration > 0:
+            frames = int(round(duration * fps))
+        if not duration and frames:
+            duration = float(frames / fps)
+        cw, ch = first.width, first.height
+        w, h = (ch, cw) if rotation in (90, 270) else (cw, ch)
+        audio = container.streams.audio
+        acodec = audio[0].codec_context.codec.canonical_name if audio and audio[0].codec_context else None
+        cc = stream.codec_context
+        info = VideoInfo(
+            path=self.path, width=w, height=h, fps=fps, frames=frames, duration=duration, rotation=rotation,
+            has_audio=bool(audio), codec=cname, time_base=tb, start_pts=int(start), coded_width=cw, coded_height=ch,
+            pix_fmt=first.format.name, color_range=int(first.color_range or cc.color_range or 0),
+            colorspace=int(first.colorspace or cc.colorspace or 2), color_primaries=int(cc.color_primaries or 2),
+            color_trc=int(cc.color_trc or 2), bit_rate=cc.bit_rate or None, audio_codec=acodec, container=fmt,
+            frames_exact=exact,
+        )
+        if info.pix_fmt not in _PLANAR:
+            log.info("%s: pixel format %s is converted by swscale; re-encoding will not keep its planes bit-exact",
+                     self.path, info.pix_fmt)
+        return info
+
+    @staticmethod
+    def _decode(container: Any, stream: Any) -> Iterator[Any]:
+        for packet in container.demux(stream):
+            yield from packet.decode()
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        av = _av()
+        info = self.info
+        if self._container is None:
+            raise InputError(f"{self.path}: the reader is closed; open it again with read_video", param="video")
+        self._container.close()
+        self._container = av.open(str(self.path))
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.truncated = False
+        self.decoded = 0
+        model = info.model
+        sub = _PLANAR.get(info.pix_fmt, (1, 1, False))[:2]
+        k = (-info.rotation // 90) % 4
+        last_pts = None
+        frames = self._decode(self._container, stream)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as exc:
+                self.truncated = True
+                log.warning("%s: decoding stopped after %d frames (%s); the file is truncated or damaged",
+                            self.path, self.decoded, _why(exc))
+                if self.decoded == 0:
+                    raise InputError(f"{self.path}: video cannot be decoded ({_why(exc)}); the file is corrupt",
+                                     param="video") from exc
+                break
+            pts = frame.pts
+            if pts is None:
+                pts = (last_pts + max(int(frame.duration or 0), 1)) if last_pts is not None else info.start_pts
+            last_pts = pts
+            if frame.format.name == info.pix_fmt and info.pix_fmt in _PLANAR:
+                rgb = yuv_to_rgb(_plane_views(frame), model, sub)
+            else:
+                rgb = frame.to_ndarray(format="rgb24")
+            if k:
+                rgb = np.ascontiguousarray(np.rot90(rgb, k))
+            rgb.flags.writeable = False
+            yield VideoFrame(
+                index=self.decoded, time=float((pts - info.start_pts) * info.time_base), pixels=rgb, pts=int(pts),
+                time_base=info.time_base, duration=int(frame.duration or 0), rotation=info.rotation, source=frame,
+            )
+            self.decoded += 1
+        if not self.truncated:
+            end = float((last_pts - info.start_pts) * info.time_base) if last_pts is not None else 0.0
+            if info.frames_exact and info.frames and self.decoded < info.frames:
+                self.truncated = True  # the index lists frames whose data is gone
+            elif not info.frames_exact and info.duration > 1.0 and end < 0.9 * info.duration - 0.5:
+                self.truncated = True  # best guess: stream ended well before the stated duration
+            if self.truncated:
+                log.warning("%s: only %d frames (to %.2f s) of %s decodable; the file is truncated",
+                            self.path, self.decoded, end, info.frames)
+
+    def close(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            finally:
+                self._container = None
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def read_video(path: str | os.PathLike) -> VideoReader:
+    """Open a video file for streaming; see :class:`VideoReader`.
+
+    Raises:
+        InputError: (``param="video"``) missing file, not a media file or corrupt, audio
+            only, an image, or nothing decodable.
+        MissingDependencyError: PyAV is not installed.
+    """
+    return VideoReader(path)
+
+
+def _mp4_without_index(path: Path) -> bool:
+    """An ISO-BMFF file (``ftyp`` box first) with no ``moov`` box anywhere: truncated."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[4:8] != b"ftyp":
+                return False
+            fh.seek(0)
+            tail = b""
+            while chunk := fh.read(1 << 20):
+                if b"moov" in tail + chunk:
+                    return False
+                tail = chunk[-3:]
+    except OSError:
+        return False
+    return True
+
+
+def _why(exc: BaseException) -> str:
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return str(msg).split(":")[0].strip().rstrip(".") or type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------
+# writing
+
+
+def check_video_output_path(out: str | os.PathLike, inputs: list[str | os.PathLike] = ()) -> Path:
+    """Validate a video output path before any work: known container, folder exists, not an input.
+
+    Same rules as :func:`mien.io.photo.check_output_path` (which only knows photo formats).
+    """
+    out = Path(out)
+    if out.suffix.lower() not in CONTAINERS:
+        raise InputError(
+            f"{out}: unknown video type {out.suffix or '(none)'}; use one of {', '.join(CONTAINERS)}",
+            param="output", allowed=", ".join(CONTAINERS),
+        )
+    if not out.parent.exists():
+        raise InputError(f"{out.parent}: folder does not exist; create it or choose another -o", param="output")
+    if out.is_dir():
+        raise InputError(f"{out} is a folder; give a file name such as {out / 'edited.mp4'}", param="output")
+    for src in inputs:
+        src = Path(src)
+        same = out.resolve() == src.resolve()
+        if not same and out.exists() and src.exists():
+            same = os.path.samefile(out, src)
+        if same:
+            raise InputError(f"{out} is also an input; mien never overwrites an input, choose another -o",
+                             param="output")
+    return out
+
+
+_VIDEO_CODECS_HINT = "libx264, libx265, libvpx-vp9, ffv1, mpeg4"
+
+
+class VideoWriter:
+    """Encode edited frames of a source video, keeping everything the edit did not touch.
+
+    Args:
+        path: output file (.mp4, .mov, .m4v, .mkv, .webm, .avi); never one of the inputs.
+        source: the reader (or its info) the frames come from: size, time base, rotation,
+            colour and audio are taken from it.
+        codec: video encoder (FFmpeg name). Default H.264 (libx264).
+        quality: CRF for x264/x265/VP9 (lower is better; 18 is visually transparent).
+        preset: x264/x265 speed preset.
+        lossless: encode losslessly (x264/x265 qp 0, VP9 lossless; FFV1 always is).
+        audio: ``True`` copies the source's audio, ``False`` writes none, a path copies
+            that file's first audio stream instead (e.g. a driving clip's).
+        protect: further input paths the output must not replace.
+
+    Use as a context manager; :meth:`write` each frame in order. On a clean exit the file
+    is flushed and renamed into place; on an exception nothing is left behind.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        source: VideoReader | VideoInfo,
+        *,
+        codec: str = "libx264",
+        quality: int = DEFAULT_QUALITY,
+        preset: str = DEFAULT_PRESET,
+        lossless: bool = False,
+        audio: bool | str | os.PathLike = True,
+        protect: list[str | os.PathLike] = (),
+    ) -> None:
+        av = _av()
+        info = source.info if isinstance(source, VideoReader) else source
+        if not isinstance(info, VideoInfo):
+            raise InputError("VideoWriter source must be a VideoReader or VideoInfo", param="source")
+        self.info = info
+        audio_path = None if audio is False else (info.path if audio is True else Path(audio))
+        inputs = [info.path, *protect, *([audio_path] if audio_path else [])]
+        self.path = check_video_output_path(path, inputs)
+        fmt = CONTAINERS[self.path.suffix.lower()]
+        try:
+            enc = av.codec.Codec(codec, "w")
+        except (av.codec.codec.UnknownCodecError, av.error.FFmpegError, ValueError) as exc:
+            raise InputError(f"video codec {codec!r} is not available for writing; use one of {_VIDEO_CODECS_HINT}",
+                             param="codec", allowed=_VIDEO_CODECS_HINT) from exc
+        if enc.type != "video":
+            raise InputError(f"{codec!r} is not a video codec; use one of {_VIDEO_CODECS_HINT}", param="codec",
+                             allowed=_VIDEO_CODECS_HINT)
+        if audio_path is not None and not audio_path.exists():
+            raise InputError(f"{audio_path}: audio file does not exist; check the path", param="audio")
+        self.codec = enc.name
+        self.lossless = lossless
+        self.changed_boxes = 0  # frames re-converted in part
+        self.frames_written = 0
+        self.audio_mode: str | None = None  # "copy", "encode" or None
+        self._closed = False
+        self._out = None
+        self._ain = None
+        self._last_pts: int | None = None
+        self._audio_iter = None
+        self._audio_next = None
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}")
+        os.close(fd)
+        self._tmp = Path(tmp)
+        try:
+            # MP4/MOV: index at the front (playable while streaming; a cut copy still decodes)
+            options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+            self._out = av.open(str(self._tmp), "w", format=fmt, options=options)
+            if enc.canonical_name not in self._out.supported_codecs:
+                raise InputError(
+                    f"video codec {codec!r} cannot be stored in {self.path.suffix} files; choose another codec or "
+                    "container (.mkv holds most)", param="codec", allowed=_VIDEO_CODECS_HINT,
+                )
+            self._setup_video(av, enc, quality, preset)
+            if audio_path is not None:
+                self._setup_audio(av, audio_path, fmt, explicit=audio is not True)
+        except BaseException:
+            self._abort()
+            raise
+
+    # -- setup
+
+    def _setup_video(self, av: Any, enc: Any, quality: int, preset: str) -> None:
+        info = self.info
+        src_fmt = info.pix_fmt
+        names = [f.name for f in (enc.video_formats or [])]
+        plain = src_fmt.replace("yuvj", "yuv")
+        if src_fmt in _PLANAR and plain in names:
+            pix_fmt, self._exact = plain, True
+        else:
+            pix_fmt = "yuv420p" if "yuv420p" in names or not names else names[0]
+            self._exact = False
+            log.info("%s: %s -> %s re-encoded from RGB (source planes not reusable by %s)", self.path, src_fmt,
+                     pix_fmt, self.codec)
+        self._pix_fmt = pix_fmt
+        self._sub = _PLANAR.get(pix_fmt, (1, 1, False))[:2]
+        self._model = info.model
+        stream = self._out.add_stream(self.codec, rate=info.fps)
+        stream.width, stream.height = info.coded_width, info.coded_height
+        stream.pix_fmt = pix_fmt
+        stream.time_base = info.time_base
+        cc = stream.codec_context
+        cc.time_base = info.time_base
+        full = self._model.full
+        cc.color_range = _RANGE_PC if full else (info.color_range or 1)
+        for name in ("colorspace", "color_primaries", "color_trc"):
+            val = getattr(info, name)
+            if val and val != 2:
+                setattr(cc, name, val)
+        if info.bit_rate and self.codec not in {"libx264", "libx265", "libvpx-vp9", "ffv1"}:
+            cc.bit_rate = int(info.bit_rate * 1.5)
+        opts: dict[str, str] = {}
+        if self.codec in {"libx264", "libx265"}:
+            opts["preset"] = preset
+            if self.lossless:
+                opts["qp" if self.codec == "libx264" else "x265-params"] = "0" if self.codec == "libx264" else "lossless=1"
+            else:
+                opts["crf"] = str(quality)
+            if self.codec == "libx265":
+                opts["x265-params"] = opts.get("x265-params", "log-level=error")
+        elif self.codec == "libvpx-vp9":
+            opts.update({"crf": str(quality), "b": "0", "row-mt": "1"})
+            if self.lossless:
+                opts["lossless"] = "1"
+        elif self.lossless and self.codec != "ffv1":
+            log.warning("%s cannot be asked for lossless output here; use libx264, libx265, libvpx-vp9 or ffv1",
+                        self.codec)
+        cc.options = opts
+        if info.rotation:
+            stream.set_display_rotation(-info.rotation)  # PyAV takes counter-clockwise degrees
+        self._vstream = stream
+
+    def _setup_audio(self, av: Any, audio_path: Path, fmt: str, explicit: bool) -> None:
+        try:
+            ain = av.open(str(audio_path))
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{audio_path}: cannot read audio ({_why(exc)}); give a media file with sound",
+                             param="audio") from exc
+        self._ain = ain
+        if not ain.streams.audio:
+            if explicit:
+                raise InputError(f"{audio_path}: has no audio stream; give a file with sound or audio=False",
+                                 param="audio")
+            ain.close()
+            self._ain = None
+            return
+        astream = ain.streams.audio[0]
+        name = astream.codec_context.codec.canonical_name
+        allowed = _AUDIO_COPY.get(fmt)
+        can_copy = name in self._out.supported_codecs and (allowed is None or name in allowed)
+        if can_copy:
+            self._astream = self._out.add_stream_from_template(astream)
+            self.audio_mode = "copy"
+        else:
+            encoder = _AUDIO_ENCODER.get(fmt, "aac")
+            rate = astream.codec_context.sample_rate or 48000
+            if encoder == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+                rate = 48000
+            self._astream = self._out.add_stream(encoder, rate=rate)
+            try:
+                self._astream.layout = astream.codec_context.layout
+            except Exception:  # noqa: BLE001
+                pass
+            self.audio_mode = "encode"
+            log.info("%s: audio %s cannot be copied into %s; re-encoded to %s", self.path, name, self.path.suffix,
+                     encoder)
+        self._ain_stream = astream
+        self._audio_iter = ain.demux(astream)
+
+    # -- audio interleaving
+
+    def _mux_audio_until(self, t: float | None) -> None:
+        """Mux source audio packets up to time ``t`` seconds (all if ``None``)."""
+        if self._audio_iter is None:
+            return
+        av = _av()
+        while True:
+            pkt = self._audio_next
+            if pkt is None:
+                try:
+                    pkt = next(self._audio_iter)
+                except StopIteration:
+                    self._audio_iter = None
+                    break
+                except av.error.FFmpegError as exc:
+                    log.warning("%s: audio stopped early (%s)", self.info.path, _why(exc))
+                    self._audio_iter = None
+                    break
+            if t is not None and pkt.pts is not None and pkt.time_base is not None and float(pkt.pts * pkt.time_base) > t:
+                self._audio_next = pkt
+                return
+            self._audio_next = None
+            if self.audio_mode == "copy":
+                if pkt.size == 0 or pkt.dts is None:
+                    continue
+                pkt.stream = self._astream
+                self._out.mux(pkt)
+            else:
+                try:
+                    decoded = pkt.decode()
+                except av.error.FFmpegError:
+                    continue
+                for af in decoded:
+                    af.pts = None
+                    for p in self._astream.encode(af):
+                        self._out.mux(p)
+        if self.audio_mode == "encode":
+            for p in self._astream.encode(None):
+                self._out.mux(p)
+            self.audio_mode = "encoded"
+
+    # -- frames
+
+    def write(self, edited: np.ndarray, frame: VideoFrame) -> None:
+        """Encode ``edited`` (``(H, W, 3)`` uint8 RGB, upright, size of ``frame.pixels``) at ``frame``'s time.
+
+        Only pixels that differ from ``frame.pixels`` are converted back to YUV; the rest
+        of the frame keeps the source's decoded planes exactly.
+        """
+        if self._closed:
+            raise InputError("the video writer is closed; open a new VideoWriter", param="video")
+        edited = np.asarray(edited)
+        if edited.dtype != np.uint8 or edited.shape != frame.pixels.shape:
+            raise InputError(
+                f"edited frame must be {frame.pixels.shape} uint8 RGB like frame.pixels, got {edited.shape} {edited.dtype}",
+                param="edited",
+            )
+        if self._last_pts is not None and frame.pts <= self._last_pts:
+            raise InputError(f"frame {frame.index} written out of order (pts {frame.pts} after {self._last_pts}); "
+                             "write frames in the order they were read", param="frame")
+        av = _av()
+        k = (self.info.rotation // 90) % 4  # back to stored orientation
+        stored_new = np.rot90(edited, k) if k else edited
+        stored_old = np.rot90(frame.pixels, k) if k else frame.pixels
+        src = frame.source
+        if self._exact and src is not None and src.format.name in _PLANAR:
+            out = av.VideoFrame(src.width, src.height, self._pix_fmt)
+            dst = _plane_views(out)
+            for d, s in zip(dst, _plane_views(src)):
+                d[...] = s
+            if self._patch(dst, stored_new, stored_old):
+                self.changed_boxes += 1
+        else:
+            out = av.VideoFrame.from_ndarray(np.ascontiguousarray(stored_new), format="rgb24")
+            out = out.reformat(format=self._pix_fmt, dst_colorspace=self.info.colorspace if self.info.colorspace != 2
+                               else None, dst_color_range=_RANGE_PC if self._model.full else 1)
+        out.pts = frame.pts
+        out.time_base = frame.time_base
+        if frame.duration:
+            out.duration = frame.duration
+        out.color_range = _RANGE_PC if self._model.full else (self.info.color_range or 1)
+        if self.info.colorspace and self.info.colorspace != 2:
+            out.colorspace = self.info.colorspace
+        self._mux_audio_until(float(frame.pts * frame.time_base) + 0.5)
+        for p in self._vstream.encode(out):
+            self._out.mux(p)
+        self._last_pts = frame.pts
+        self.frames_written += 1
+
+    def _patch(self, planes: list[np.ndarray], new: np.ndarray, old: np.ndarray) -> bool:
+        """Convert the changed pixels of ``new`` (vs ``old``, both stored-orientation RGB) into ``planes``.
+
+        Returns False (planes untouched) when nothing changed.
+        """
+        diff = np.any(new != old, axis=2)
+        rows = np.flatnonzero(diff.any(axis=1))
+        if rows.size == 0:
+            return False
+        cols = np.flatnonzero(diff.any(axis=0))
+        sx, sy = self._sub
+        h, w = diff.shape
+        gx, gy = 1 << sx, 1 << sy
+        y0, y1 = rows[0] // gy * gy, min(h, -(-(rows[-1] + 1) // gy) * gy)
+        x0, x1 = cols[0] // gx * gx, min(w, -(-(cols[-1] + 1) // gx) * gx)
+        box = np.ascontiguousarray(new[y0:y1, x0:x1])
+        changed = diff[y0:y1, x0:x1]
+        yuv = rgb_to_yuv(box, self._model)
+        luma = np.clip(np.rint(yuv[..., 0]), 0, 255).astype(np.uint8)
+        ys = planes[0][y0:y1, x0:x1]
+        np.copyto(ys, luma, where=changed)
+        bh, bw = y1 - y0, x1 - x0
+        ph, pw = -(-bh // gy), -(-bw // gx)
+        if gx > 1 or gy > 1:
+            pad = ((0, ph * gy - bh), (0, pw * gx - bw))
+            uv = np.pad(yuv[..., 1:], (*pad, (0, 0)), mode="edge")
+            uv = uv.reshape(ph, gy, pw, gx, 2).mean(axis=(1, 3))
+            cmask = np.pad(changed, pad, mode="edge").reshape(ph, gy, pw, gx).any(axis=(1, 3))
+        else:
+            uv, cmask = yuv[..., 1:], changed
+        uv = np.clip(np.rint(uv), 0, 255).astype(np.uint8)
+        cy0, cx0 = y0 >> sy, x0 >> sx
+        for i in (1, 2):
+            np.copyto(planes[i][cy0:cy0 + ph, cx0:cx0 + pw], uv[..., i - 1], where=cmask)
+        return True
+
+    # -- finishing
+
+    def close(self) -> Path:
+        """Flush the encoder, mux the rest of the audio and move the file into place."""
+        if self._closed:
+            return self.path
+        try:
+            if self.frames_written == 0:
+                raise InputError(f"{self.path}: no frames were written; nothing to save", param="video")
+            for p in self._vstream.encode(None):
+                self._out.mux(p)
+            self._mux_audio_until(None)
+            self._out.close()
+            self._out = None
+            self._close_audio()
+            os.replace(self._tmp, self.path)
+            self._closed = True
+        except BaseException:
+            self._abort()
+            raise
+        return self.path
+
+    def _close_audio(self) -> None:
+        if self._ain is not None:
+            try:
+                self._ain.close()
+            finally:
+                self._ain = None
+
+    def _abort(self) -> None:
+        self._closed = True
+        try:
+            if self._out is not None:
+                try:
+                    self._out.close()
+                except Exception:  # noqa: BLE001 - a half-written file is removed anyway
+                    pass
+                self._out = None
+            self._close_audio()
+        finally:
+            try:
+                self._tmp.unlink()
+            except (FileNotFoundError, AttributeError):
+                pass
+
+    def abort(self) -> None:
+        """Stop without output: remove the temporary file."""
+        self._abort()
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self._abort()
+            except Exception:  # noqa: BLE001
+                pass
