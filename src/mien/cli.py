@@ -33,6 +33,8 @@ app = typer.Typer(
         "  mien edit photo.jpg -o out.jpg --emotion happy --intensity 0.6\n"
         "  mien edit photo.jpg -o out.jpg --au 12=0.8 --blink 0.5 --yaw 10\n"
         "  mien sweep photo.jpg --emotion surprised -o sheet.png\n"
+        "  mien video clip.mp4 -o out.mp4 -k '0s:none, 4s:happy@0.6, 12s:happy@0.6, 13s:none'\n"
+        "  mien reenact portrait.jpg --driving talking.mp4 -o animated.mp4\n"
         "  mien inspect photo.jpg -o overlay.png                   what mien sees\n"
         "  mien demo                                              try it on bundled photos\n\n"
         "Left and right always mean the subject's left and right."
@@ -179,6 +181,120 @@ def _with_registry_options(command):
 
 
 edit = app.command("edit")(_with_registry_options(_edit))
+
+
+def _registry_defaults() -> dict[str, float]:
+    from .controls.registry import CONTROLS
+
+    return {c.name: c.default for c in CONTROLS}
+
+
+_DEFAULTS = _registry_defaults()
+
+
+def _video(
+    video: Path = typer.Argument(..., help="Video to edit (.mp4 .mov .mkv .webm ...)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output video (.mp4 .mov .mkv .webm); never an input."),
+    keyframes: Optional[str] = typer.Option(
+        None, "--keyframes", "-k",
+        help="Edits over time, linear between keys: '0s:none, 4s:happy@0.6, 12s:happy@0.6, 13s:none' "
+             "(times 4s, 0:04 or 96f; controls joined by +), or a JSON keyframe file."),
+    emotion: Optional[str] = typer.Option(
+        None, "--emotion", "-e", help="For the whole clip: neutral, happy, sad, angry, surprised, disgusted, "
+                                      "fearful or contempt."),
+    au: list[str] = typer.Option([], "--au", help="Action Unit intensity for the whole clip, e.g. --au 12=0.8."),
+    neutralize: bool = typer.Option(False, "--neutralize", help="Remove the face's own expression (speech kept)."),
+    lips: str = typer.Option("auto", "--lips", help="keep: the mouth opens and closes as in the input (lip sync); "
+                                                    "free; auto: keep when the clip has audio."),
+    smooth: int = typer.Option(1, "--smooth", help="Temporal smoothing radius in frames (0 off, 1 = t-1..t+1)."),
+    face: int = typer.Option(0, "--face", "-f", help="Face to follow, numbered from 0 left to right where first seen."),
+    passthrough: bool = typer.Option(False, "--passthrough",
+                                     help="When no face is found anywhere, write an unchanged copy."),
+    quality: Optional[int] = typer.Option(None, "--quality", help="Encoder CRF: lower is better (default 18)."),
+    lossless: bool = typer.Option(False, "--lossless", help="Encode losslessly (large files)."),
+    codec: Optional[str] = typer.Option(None, "--codec", help="Video encoder: libx264 (default), libx265, "
+                                                              "libvpx-vp9, ffv1 ..."),
+    **controls: float,
+) -> None:
+    """Edit the expression of a face through a video: keyframes, sliders, emotions; speech and audio kept.
+
+    Frames where the face is missing, too small or covered are passed through unchanged
+    (the edit fades out and back in); a summary says how many and why.
+    """
+    from .clip import edit_video
+
+    try:
+        values = {k: v for k, v in controls.items() if v is not None}
+        if keyframes is not None:
+            given = [n for n, v in values.items() if v != _DEFAULTS.get(n)] + (["--emotion"] if emotion else []) \
+                + (["--au"] if au else []) + (["--neutralize"] if neutralize else [])
+            if given:
+                raise InputError(f"give either --keyframes or controls for the whole clip ({', '.join(given)}), "
+                                 "not both; controls can be keyframed: '4s:happy@0.6+smile=0.2'", param="keyframes")
+            values = {}
+        else:
+            values = {k: v for k, v in values.items() if v != _DEFAULTS.get(k)}
+            if emotion:
+                values["emotion"] = emotion
+                values["intensity"] = controls.get("intensity", 1.0)
+            if au:
+                values["au"] = _parse_aus(au)
+            if neutralize:
+                values["neutralize"] = True
+        with _frames_bar(f"editing {video.name}") as progress:
+            summary = edit_video(video, out, keyframes=keyframes, face=face, lips=lips, smooth=smooth,
+                                 passthrough=passthrough, quality=quality, lossless=lossless, codec=codec,
+                                 progress=progress, **values)
+    except MienError as exc:
+        _fail(exc)
+    err.print(f"wrote {summary.output}: {summary.text()}", markup=False, highlight=False)
+
+
+@contextmanager
+def _frames_bar(what: str):
+    """A progress bar with ETA over frames on stderr (only on a terminal)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+video = app.command("video")(_with_registry_options(_video))
+
+
+@app.command()
+def reenact(
+    source: Path = typer.Argument(..., help="A photo to animate, or a video to re-act."),
+    driving: Path = typer.Option(..., "--driving", "-d", help="The video whose expressions drive SOURCE."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output video (.mp4 .mov .mkv .webm); never an input."),
+    pose: str = typer.Option("keep", "--pose", help="keep SOURCE's head pose, or follow the driving clip's "
+                                                    "head turns (within 15 degrees)."),
+    audio: bool = typer.Option(True, "--audio/--no-audio",
+                               help="Copy the driving clip's audio (photo) or keep the source's (video)."),
+    strength: float = typer.Option(1.0, "--strength", "-s", help="Scale of the driving expressions (0 to 2)."),
+    face: int = typer.Option(0, "--face", "-f", help="Face of SOURCE to animate, numbered from 0 left to right."),
+    smooth: int = typer.Option(1, "--smooth", help="Temporal smoothing radius in frames (0 off)."),
+    quality: Optional[int] = typer.Option(None, "--quality", help="Encoder CRF: lower is better (default 18)."),
+) -> None:
+    """Animate a portrait (or re-act a video) with the expressions of a driving video."""
+    from .clip import reenact as run
+
+    try:
+        with _frames_bar(f"animating {source.name}") as progress:
+            summary = run(source, driving, out, pose=pose, audio=audio, face=face, strength=strength,
+                          smooth=smooth, quality=quality, progress=progress)
+    except MienError as exc:
+        _fail(exc)
+    err.print(f"wrote {summary.output}: {summary.text()}", markup=False, highlight=False)
 
 
 @app.command()

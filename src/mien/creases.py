@@ -35,7 +35,6 @@ left in a frontal view). Log ratios are natural logs of a multiplicative gain.
 from __future__ import annotations
 
 import threading
-import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -655,20 +654,11 @@ class FaceFolds:
         return hit
 
 
-_CACHE: "weakref.WeakKeyDictionary[object, FaceFolds]" = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
 def face_folds(state: "FaceState") -> FaceFolds:
-    """The :class:`FaceFolds` of one face of a session: its photo's appearance is
-    measured once (:func:`measure`) and kept, weakly, with the face's state."""
-    with _LOCK:
-        hit = _CACHE.get(state)
-    if hit is None:
-        hit = FaceFolds(measure(state.pixels, state.face.landmarks))
-        with _LOCK:
-            hit = _CACHE.setdefault(state, hit)
-    return hit
+    """The :class:`FaceFolds` of one face of a session: its photo's appearance, measured
+    once per face (:attr:`mien.session.FaceState.folds`; a video track measures it once
+    per shot and passes it on)."""
+    return state.folds
 
 
 # ----------------------------------------------------------------- per request

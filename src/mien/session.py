@@ -36,6 +36,7 @@ from .sclera import Sclera
 from .warp import Grid, grid_around
 
 if TYPE_CHECKING:
+    from .creases import FaceFolds
     from .io import Photo
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,14 @@ class FaceState:
 
         return measure(self.pixels, self.face)
 
+    @cached_property
+    def folds(self) -> "FaceFolds":
+        """The face's light, skin contrast and sharpness for its creases
+        (:func:`mien.creases.measure`), measured once."""
+        from .creases import FaceFolds, measure
+
+        return FaceFolds(measure(self.pixels, self.face.landmarks))
+
     def assume(self, **known) -> "FaceState":
         """Take values already known elsewhere instead of computing them: a video track
         passes its smoothed ``code``, its fixed ``donor`` and its filtered ``sclera`` so
@@ -136,7 +145,7 @@ class FaceState:
         Raises:
             InputError: a name that is not one of the face's cached values.
         """
-        allowed = ("frame", "canonical", "code", "plain_descriptor", "descriptor", "donor", "sclera")
+        allowed = ("frame", "canonical", "code", "plain_descriptor", "descriptor", "donor", "sclera", "folds")
         for name, value in known.items():
             if name not in allowed:
                 raise InputError(f"cannot assume {name!r}; one of {', '.join(allowed)}", param=name,
