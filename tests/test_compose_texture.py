@@ -140,3 +140,51 @@ def test_white_gain_falls_back_to_damped_skin_and_checks_the_sclera_against_it()
     # Bounded however odd the readings.
     g = white_gain(np.array([1.0, 1e-4, 1e-4]), np.array([1e-4, 1.0, 1.0]), 1.0, np.ones(3), np.ones(3))
     assert np.all(np.isfinite(g)) and g.max() / g.min() < np.exp(2 * 0.9 / SRGB_GAMMA) + 1e-3
+
+
+def _reference_multiband_blend(base, layer, alpha, levels=4):
+    """The blend written plainly (a new array per step), as before it reused its arrays."""
+    import cv2
+
+    levels = max(1, min(levels, int(np.log2(max(2, min(base.shape[:2])))) - 3))
+    gp_a = [cv2.merge([alpha] * base.shape[2])]
+    gp_d = [cv2.subtract(layer, base)]
+    for _ in range(levels - 1):
+        gp_a.append(cv2.pyrDown(gp_a[-1]))
+        gp_d.append(cv2.pyrDown(gp_d[-1]))
+    out = cv2.multiply(gp_d[-1], gp_a[-1])
+    for i in range(levels - 2, -1, -1):
+        size = (gp_d[i].shape[1], gp_d[i].shape[0])
+        band = cv2.subtract(gp_d[i], cv2.pyrUp(gp_d[i + 1], dstsize=size))
+        out = cv2.add(cv2.pyrUp(out, dstsize=size), cv2.multiply(band, gp_a[i]))
+    return np.clip(cv2.add(out, base), 0.0, 1.0)
+
+
+def test_multiband_blend_in_place_equals_the_plain_pyramid(rng):
+    """Reusing the pyramid's arrays (and writing into ``out``, even ``base`` itself) gives
+    the same numbers, bit for bit, as building a new array at every step."""
+    base = rng.random((150, 170, 3)).astype(np.float32)
+    layer = rng.random((150, 170, 3)).astype(np.float32)
+    alpha = feather((rng.random((150, 170)) > 0.5).astype(np.float32), 0, 6)
+    want = _reference_multiband_blend(base, layer, alpha)
+    assert np.array_equal(multiband_blend(base, layer, alpha), want)
+    out = np.zeros_like(base)
+    assert multiband_blend(base, layer, alpha, out=out) is out and np.array_equal(out, want)
+    big = np.pad(base, ((3, 3), (5, 5), (0, 0)))
+    region = big[3:-3, 5:-5]
+    multiband_blend(region, layer, alpha, out=region)
+    assert np.array_equal(big[3:-3, 5:-5], want) and not big[:3].any() and not big[:, :5].any()
+
+
+def test_paste_keeps_the_dtype_and_every_unmarked_pixel(rng):
+    """16-bit, four channels, and more channels than OpenCV's masked copy takes."""
+    for dtype, channels in ((np.uint16, 3), (np.uint8, 4), (np.uint16, 6)):
+        top = np.iinfo(dtype).max + 1
+        original = rng.integers(0, top, (40, 50, channels), dtype=dtype)
+        crop = rng.integers(0, top, (20, 24, channels), dtype=dtype)
+        changed = rng.random((20, 24)) > 0.5
+        out = paste(original, crop, 9, 13, changed)
+        want = original.copy()
+        want[13:33, 9:33][changed] = crop[changed]
+        assert out.dtype == dtype and np.array_equal(out, want)
+        assert not np.shares_memory(out, original)

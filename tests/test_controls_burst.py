@@ -169,6 +169,31 @@ def test_file_helper_keeps_metadata_and_refuses_to_overwrite(pair, data, tmp_pat
         mien.transfer_files(src / "neutral.jpg", src / "happy.jpg", src / "neutral.jpg")
 
 
+def test_file_helper_with_the_identity_helper_process(pair, data, tmp_path, monkeypatch):
+    """With the identity helper process running (one photo's descriptor there, the other's
+    here), the file helper still gives the in-memory result and still refuses a stranger."""
+    import time
+
+    from mien import identity
+
+    identity.start_helper()
+    t0 = time.monotonic()
+    while not identity.helper_ready():
+        assert time.monotonic() - t0 < 20, "the identity helper process did not start"
+        time.sleep(0.02)
+    helper, asked = identity._helper, []
+    embed = helper.embed
+    monkeypatch.setattr(helper, "embed", lambda chips: asked.append(len(chips)) or embed(chips))
+    london = data / "london"
+    out = mien.transfer_files(london / "020" / "neutral.jpg", london / "020" / "happy.jpg", tmp_path / "out.png",
+                              regions="mouth")
+    assert asked  # the helper described at least one of the two faces
+    np.testing.assert_array_equal(mien.read_photo(out).pixels, mien.transfer(pair[0], pair[1], regions="mouth"))
+    with pytest.raises(FaceMismatchError, match="different person"):
+        mien.transfer_files(london / "020" / "neutral.jpg", london / "063" / "happy.jpg", tmp_path / "no.png")
+    assert not (tmp_path / "no.png").exists()
+
+
 def test_an_ambiguous_pairing_is_refused(london):
     """One face in the pose photo, the same person twice, symmetrically, in the other."""
     pose, happy = london("020")

@@ -182,3 +182,48 @@ def test_photo_turned_like_a_card_is_still_the_same_person(described):
     assert identity.same_person(dt, described["020 neutral"][2])
     for other in ("063 neutral", "036 neutral", "081 happy"):
         assert not identity.same_person(dt, described[other][2]), other
+
+
+def _ready_helper(timeout=20.0):
+    import time
+
+    identity.start_helper()
+    t0 = time.monotonic()
+    while not identity.helper_ready():
+        assert time.monotonic() - t0 < timeout, "the identity helper process did not start"
+        time.sleep(0.02)
+    return identity._helper
+
+
+def test_helper_process_gives_the_same_descriptors(described):
+    """The helper process runs the same network on the same chips: the same numbers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ("020 neutral", "036 happy", "lisa2")
+    plain = {n: identity.plain_descriptor(*described[n][:2]) for n in names}
+    helper = _ready_helper()
+    for n in names:
+        np.testing.assert_array_equal(helper.embed(identity._chips(described[n][0],
+                                                                   [identity._transforms(described[n][1])[0]])),
+                                      plain[n][None])
+    # Several threads at once: one in the helper, the others here, each its own face's.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        found = list(pool.map(lambda n: identity.plain_descriptor(*described[n][:2]), names * 2))
+    for n, d in zip(names * 2, found):
+        np.testing.assert_array_equal(d, plain[n])
+    np.testing.assert_array_equal(identity.descriptor(*described["lisa2"][:2]), described["lisa2"][2])
+
+
+def test_a_dead_helper_falls_back_to_this_process(described, monkeypatch):
+    px, face, _ = described["063 happy"]
+    want = identity.plain_descriptor(px, face)
+    helper = _ready_helper()
+    helper.proc.kill()
+    helper.proc.wait()
+    assert not identity.helper_ready()
+    # Even when it dies between the readiness check and the request.
+    monkeypatch.setattr(helper, "usable", lambda: True)
+    np.testing.assert_array_equal(identity.plain_descriptor(px, face), want)
+    assert helper.failed
+    monkeypatch.undo()
+    assert _ready_helper() is not helper  # a new one replaces it

@@ -6,6 +6,7 @@ slider) should hold a :class:`~mien.session.Session` instead.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import identity
 from .controls import Burst, Request, Shot
 from .controls.registry import docstring_section
-from .errors import InputError
+from .errors import InputError, MienError
 from .expression import Expression
 from .io import check_output_path, read_photo, write_photo
 from .session import PREVIEW_FACE_PX, Progress, Session
+
+log = logging.getLogger(__name__)
 
 
 def edit(photo: np.ndarray, *, emotion: str | None = None, intensity: float = 1.0,
@@ -149,14 +153,29 @@ def transfer_files(pose: str | os.PathLike, expression: str | os.PathLike | Mapp
     else:
         names = [f"pose photo {Path(pose).name}", f"expression photo {Path(expression).name}"]
     progress = options.get("progress")
+    check = not options.get("force", False)
+    if check:
+        # dlib holds the GIL for its whole ~65 ms pass, so two threads of this process
+        # take turns; a helper process computes one photo's descriptor while this process
+        # computes the other's. It starts in ~0.2 s, long before a cold process has loaded
+        # MediaPipe; without it (not ready, failed, no weights) all runs here as before.
+        try:
+            identity.start_helper()
+        except MienError as exc:
+            log.debug("no identity helper: %s", exc)
 
     def open_session(path, name):
-        return Session.open(path, name=name, progress=progress)
+        session = Session.open(path, name=name, progress=progress)
+        if check and len(session.faces) == 1 and identity.helper_ready():
+            # The identity check will need it. The first photo analysed sends its chip to
+            # the helper (this thread then waits without the GIL); the second, finding the
+            # helper busy, describes its face here while the first waits.
+            session.faces[0].plain_descriptor
+        return session
 
     # Decoding and analysis release the GIL for most of their work: each photo is read and
-    # analysed in its own thread. The identity descriptors are left to the check that
-    # needs them, after both analyses: dlib holds the GIL for its whole ~65 ms pass, so a
-    # descriptor computed in one thread would stall the other photo's analysis.
+    # analysed in its own thread. Without the helper the descriptors are left to the check,
+    # after both analyses: a descriptor computed here would stall the other photo's analysis.
     with ThreadPoolExecutor(max_workers=2) as pool:
         sessions = list(pool.map(open_session, inputs, names))
     if isinstance(expression, Mapping):

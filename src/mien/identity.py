@@ -21,6 +21,13 @@ copy of a photo describes the same face as the original (0.02-0.04 apart; dlib's
 0.05-0.07). The network dominates: ~62 ms per chip on this 2-core CPU, so a descriptor
 (two chips) takes ~130 ms against ~65 ms for one chip.
 
+dlib's Python binding holds the GIL for its whole pass (measured: a Python thread runs at
+~10 % of its speed meanwhile, and a JPEG decode in another thread waits for it), so two
+threads' descriptors take turns. :func:`start_helper` starts a second dlib in a helper
+process: a thread that finds it free sends its chips there and waits without the GIL,
+while another thread describes its own face here. Same network, weights and chips: the
+same descriptors, bit for bit. :func:`mien.api.transfer_files` starts it.
+
 Measured with ``benchmarks/identity.py`` on 62 London people: 560 same-person pairs (each
 neutral photo against the same person's happy photo as shot, relit, turned by a
 synthetic 3D mesh turn that MediaPipe reads as up to 53 degrees of yaw, or turned as a
@@ -40,7 +47,12 @@ false accepts below the old method's.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
+import logging
+import os
+import subprocess
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -79,15 +91,15 @@ _OVERSAMPLE = 1.5
 
 _lock = threading.Lock()
 
+log = logging.getLogger(__name__)
 
-@lru_cache(maxsize=1)
-def _model():
-    try:
-        import dlib
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "dlib is not installed; run: .venv/bin/pip install dlib-bin==20.0.1.post1"
-        ) from exc
+
+def _weights() -> Path:
+    """Path of the descriptor network's weights.
+
+    Raises:
+        MissingDependencyError: ``face-recognition-models`` is not installed.
+    """
     # Find the weights without importing face_recognition_models: its __init__ imports
     # pkg_resources, which new setuptools no longer ships.
     spec = importlib.util.find_spec("face_recognition_models")
@@ -99,7 +111,18 @@ def _model():
             "the face descriptor weights are missing; run: "
             ".venv/bin/pip install face-recognition-models==0.3.0"
         )
-    return dlib, dlib.face_recognition_model_v1(str(path))
+    return path
+
+
+@lru_cache(maxsize=1)
+def _model():
+    try:
+        import dlib
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "dlib is not installed; run: .venv/bin/pip install dlib-bin==20.0.1.post1"
+        ) from exc
+    return dlib, dlib.face_recognition_model_v1(str(_weights()))
 
 
 def _chip_transform(points: np.ndarray, padding: float, size: int = CHIP_SIZE,
@@ -192,11 +215,141 @@ def _transforms(face: Face, padding: float = PADDING, frontal_scale: bool = True
 
 
 def _embed(chips: list[np.ndarray]) -> np.ndarray:
-    """``(N, 128)`` descriptors of ``N`` chips."""
+    """``(N, 128)`` descriptors of ``N`` chips: in the helper process when it is running
+    and free (the calling thread then waits without the GIL), else in this process."""
+    chips = [np.ascontiguousarray(c, dtype=np.uint8) for c in chips]
+    helper = _helper
+    if HELPER and helper is not None and helper.usable() and helper.lock.acquire(blocking=False):
+        try:
+            return helper.embed(chips)
+        except (OSError, ValueError) as exc:
+            log.warning("identity helper process failed (%s); describing faces in this process", exc)
+            helper.failed = True
+        finally:
+            helper.lock.release()
     _, model = _model()
     with _lock:
-        out = model.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+        out = model.compute_face_descriptor(chips)
     return np.asarray([np.asarray(d, np.float64) for d in out])
+
+
+# The helper process: the same dlib network on the same weights, reading chips from its
+# stdin and writing descriptors to its stdout. It imports only numpy and dlib (not mien),
+# and ends when its stdin closes (this process exiting, however it exits).
+_HELPER_CODE = """
+import sys
+import numpy as np
+import dlib
+model = dlib.face_recognition_model_v1(sys.argv[1])
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+out.write(b"R")
+out.flush()
+while True:
+    head = inp.read(12)
+    if len(head) < 12:
+        break
+    n, h, w = np.frombuffer(head, "<u4")
+    data = inp.read(int(n) * int(h) * int(w) * 3)
+    chips = np.frombuffer(data, np.uint8).reshape(int(n), int(h), int(w), 3)
+    found = model.compute_face_descriptor([np.ascontiguousarray(c) for c in chips])
+    out.write(np.asarray([np.asarray(d, np.float64) for d in found], "<f8").tobytes())
+    out.flush()
+"""
+
+
+class _Helper:
+    """A second dlib in its own process, so that two threads' descriptors are computed at
+    once: dlib's Python binding holds the GIL for its whole ~65 ms pass, so two threads of
+    one process take turns (and stall every other thread meanwhile). Same network, same
+    weights, same chips: the same descriptors, bit for bit.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.failed = False
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen([sys.executable, "-c", _HELPER_CODE, str(_weights())],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL)
+        threading.Thread(target=self._await_ready, name="mien-identity-helper", daemon=True).start()
+
+    def _await_ready(self) -> None:
+        try:
+            ok = self.proc.stdout.read(1) == b"R"
+        except (OSError, ValueError):
+            ok = False
+        if ok:
+            self.ready.set()
+        else:
+            self.failed = True
+            log.warning("the identity helper process did not start; describing faces in this process")
+
+    def usable(self) -> bool:
+        """Started, not failed, still running, and this process's own (not a fork's)."""
+        return (self.ready.is_set() and not self.failed and self.pid == os.getpid()
+                and self.proc.poll() is None)
+
+    def embed(self, chips: list[np.ndarray]) -> np.ndarray:
+        """``(N, 128)`` descriptors of ``N`` ``(h, w, 3)`` ``uint8`` chips of one size.
+
+        Raises:
+            OSError: the helper died or answered short.
+        """
+        h, w = chips[0].shape[:2]
+        self.proc.stdin.write(np.array([len(chips), h, w], "<u4").tobytes() + b"".join(c.tobytes() for c in chips))
+        self.proc.stdin.flush()
+        want = len(chips) * 128 * 8
+        data = self.proc.stdout.read(want)
+        if len(data) != want:
+            raise OSError(f"the helper answered {len(data)} of {want} bytes")
+        return np.frombuffer(data, "<f8").reshape(len(chips), 128).astype(np.float64)
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=2)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            self.proc.kill()
+
+
+#: Whether :func:`start_helper` starts the helper process (set ``False`` where starting
+#: processes is unwelcome: every descriptor is then computed in this process).
+HELPER = True
+
+_helper: _Helper | None = None
+_helper_guard = threading.Lock()
+
+
+def start_helper() -> bool:
+    """Start the helper process (once per process; returns at once, it is ready ~0.4 s
+    later), so that two descriptors wanted at the same time are computed at the same time.
+
+    Costs ~0.16 s of CPU to start and ~60 MB; it ends with this process. Until it is
+    ready, or if it fails, descriptors are computed in this process as before.
+
+    Returns:
+        Whether the helper is ready now (``False`` when :data:`HELPER` is ``False``).
+
+    Raises:
+        MissingDependencyError: the descriptor weights are not installed.
+    """
+    global _helper
+    if not HELPER:
+        return False
+    with _helper_guard:
+        if _helper is not None and (_helper.pid != os.getpid() or _helper.proc.poll() is not None):
+            _helper = None  # a fork's copy, or it ended: start another
+        if _helper is None:
+            _helper = _Helper()
+            atexit.register(_helper.close)
+        return _helper.usable()
+
+
+def helper_ready() -> bool:
+    """Whether the helper process is running and ready for descriptors."""
+    helper = _helper
+    return HELPER and helper is not None and helper.usable()
 
 
 def descriptor(pixels: np.ndarray, face: Face) -> np.ndarray:
