@@ -38,6 +38,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -108,7 +109,7 @@ class ColourModel:
     kb: float
     full: bool
 
-    @property
+    @cached_property
     def to_rgb(self) -> np.ndarray:
         kr, kb = self.kr, self.kb
         kg = 1.0 - kr - kb
@@ -120,7 +121,7 @@ class ColourModel:
         m[:, 3] = -m[:, 0] * oy - (m[:, 1] + m[:, 2]) * 128.0
         return m
 
-    @property
+    @cached_property
     def from_rgb(self) -> np.ndarray:
         full = np.vstack([self.to_rgb, [0, 0, 0, 1]])
         return np.linalg.inv(full)[:3]
@@ -158,7 +159,7 @@ def yuv_to_rgb(planes: list[np.ndarray], model: ColourModel, sub: tuple[int, int
 
 def rgb_to_yuv(rgb: np.ndarray, model: ColourModel) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB -> ``(H, W, 3)`` float32 YUV (unrounded, unsubsampled)."""
-    return cv2.transform(rgb.astype(np.float32), model.from_rgb.astype(np.float32))
+    return cv2.transform(rgb.astype(np.float32), model.from_rgb)
 
 
 def _plane_views(frame: Any) -> list[np.ndarray]:
@@ -756,29 +757,31 @@ class VideoWriter:
 
         Returns False (planes untouched) when nothing changed.
         """
-        diff = np.any(new != old, axis=2)
-        rows = np.flatnonzero(diff.any(axis=1))
+        h, w = new.shape[:2]
+        # |new - old| per byte, as one (h, 3w) plane: row/column maxima find the box fast
+        absd = cv2.absdiff(np.ascontiguousarray(new).reshape(h, w * 3), np.ascontiguousarray(old).reshape(h, w * 3))
+        rows = np.flatnonzero(absd.max(axis=1))
         if rows.size == 0:
             return False
-        cols = np.flatnonzero(diff.any(axis=0))
+        cols = np.flatnonzero(absd[rows[0]:rows[-1] + 1].max(axis=0).reshape(w, 3).max(axis=1))
         sx, sy = self._sub
-        h, w = diff.shape
         gx, gy = 1 << sx, 1 << sy
         y0, y1 = rows[0] // gy * gy, min(h, -(-(rows[-1] + 1) // gy) * gy)
         x0, x1 = cols[0] // gx * gx, min(w, -(-(cols[-1] + 1) // gx) * gx)
         box = np.ascontiguousarray(new[y0:y1, x0:x1])
-        changed = diff[y0:y1, x0:x1]
+        bd = absd[y0:y1, 3 * x0:3 * x1]
+        changed = (bd[:, 0::3] | bd[:, 1::3] | bd[:, 2::3]) > 0  # (bh, bw) pixels that differ
         yuv = rgb_to_yuv(box, self._model)
         luma = np.clip(np.rint(yuv[..., 0]), 0, 255).astype(np.uint8)
-        ys = planes[0][y0:y1, x0:x1]
-        np.copyto(ys, luma, where=changed)
+        np.copyto(planes[0][y0:y1, x0:x1], luma, where=changed)
         bh, bw = y1 - y0, x1 - x0
         ph, pw = -(-bh // gy), -(-bw // gx)
         if gx > 1 or gy > 1:
-            pad = ((0, ph * gy - bh), (0, pw * gx - bw))
-            uv = np.pad(yuv[..., 1:], (*pad, (0, 0)), mode="edge")
-            uv = uv.reshape(ph, gy, pw, gx, 2).mean(axis=(1, 3))
-            cmask = np.pad(changed, pad, mode="edge").reshape(ph, gy, pw, gx).any(axis=(1, 3))
+            # average each chroma block (edge blocks of odd sizes: replicate the last pixel)
+            uvm = np.dstack([yuv[..., 1:], changed.astype(np.float32)])
+            uvm = cv2.copyMakeBorder(uvm, 0, ph * gy - bh, 0, pw * gx - bw, cv2.BORDER_REPLICATE)
+            uvm = cv2.resize(uvm, (pw, ph), interpolation=cv2.INTER_AREA)
+            uv, cmask = uvm[..., :2], uvm[..., 2] > 0
         else:
             uv, cmask = yuv[..., 1:], changed
         uv = np.clip(np.rint(uv), 0, 255).astype(np.uint8)
