@@ -285,6 +285,7 @@ def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframe
     started = clock.perf_counter()
     source, output = Path(source), check_video_output_path(output, [source])
     timeline = _timeline(keyframes, controls)
+    _lips_mode(lips, True)  # refuse a bad value before any work
     return _edit_clip(source, output, lambda t, fps: timeline.at(t, fps), timeline.needs_current, face=face,
                       lips=lips, smooth=_radius(smooth), passthrough=passthrough,
                       encoder=_encoder(quality, lossless, codec), progress=progress, started=started)

@@ -76,6 +76,7 @@ class Tracker:
         self.segment = 0
         self._thumb: np.ndarray | None = None
         self._since_detect = REDETECT_EVERY
+        self._missing = NO_FACE
         self._appearance = None
         if occlusion:
             from .occlusion import FaceAppearance
@@ -123,9 +124,10 @@ class Tracker:
         """Detect faces and pick the tracked one: by identity once known, else by number."""
         if self._since_detect < REDETECT_EVERY:
             self._since_detect += 1
-            return None, NO_FACE
+            return None, self._missing  # between detections: as the last one found
         self._since_detect = 1
         faces = detect.analyze(pixels)
+        self._missing = NO_FACE
         if not faces:
             return None, NO_FACE
         from . import identity
@@ -139,6 +141,7 @@ class Tracker:
         distances = [float(np.linalg.norm(identity.plain_descriptor(pixels, f) - self.identity)) for f in faces]
         best = int(np.argmin(distances))
         if distances[best] > identity.SAME_PERSON:
+            self._missing = OTHER_PERSON
             log.info("faces found, none is the tracked person (closest identity distance %.2f)", distances[best])
             return None, OTHER_PERSON
         return faces[best], ""

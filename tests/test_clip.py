@@ -1,0 +1,181 @@
+"""Video editing end to end (clip.py, track.py): real clips from tests/data/video."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from mien.clip import edit_video, reenact, survey  # noqa: E402
+from mien.detect import analyze  # noqa: E402
+from mien.errors import InputError, NoFaceError  # noqa: E402
+from mien.io.video import VideoWriter, read_video  # noqa: E402
+from mien.retarget import opening  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+MAN = DATA / "video" / "man_neutral_to_smile.mp4"
+WOMAN = DATA / "video" / "talking_woman_2s.mp4"
+NO_FACE = DATA / "video" / "no_face.mp4"
+
+
+def frames(path) -> list[np.ndarray]:
+    with read_video(path) as reader:
+        return [np.array(f.pixels) for f in reader]
+
+
+def corners_minus_lips(face) -> float:
+    """How far the mouth corners sit above the lips' middle, in inter-ocular units (smile > 0)."""
+    p = face.points
+    return float(((p[13, 1] + p[14, 1]) / 2 - (p[61, 1] + p[291, 1]) / 2) / face.interocular)
+
+
+def audio_packets(path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return []
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+@pytest.fixture(scope="module")
+def man_keyframed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("clip") / "man.mkv"
+    summary = edit_video(MAN, out, keyframes="0s:none, 0.5s:none, 1.2s:happy@0.8", lossless=True)
+    return summary, frames(MAN), frames(out), out
+
+
+def test_keyframed_edit_keeps_untouched_frames_and_everything_outside_the_face(man_keyframed):
+    summary, before, after, _ = man_keyframed
+    assert len(after) == len(before) == summary.frames == 72
+    # 0 .. 0.5 s: no edit, lossless: the decoded frames are bit-identical.
+    for i in range(15):
+        assert np.array_equal(before[i], after[i]), i
+    changed_late = 0
+    for i in range(40, 72):
+        face = analyze(before[i])[0]
+        x0, y0 = np.maximum(face.points.min(axis=0) - 0.25 * face.size, 0).astype(int)
+        x1, y1 = (face.points.max(axis=0) + 0.25 * face.size).astype(int)
+        outside = np.ones(before[i].shape[:2], bool)
+        outside[y0:y1, x0:x1] = False
+        assert np.array_equal(before[i][outside], after[i][outside]), i
+        changed_late += not np.array_equal(before[i], after[i])
+    assert changed_late == 32
+    assert summary.edited >= 72 - 20 and summary.lips == "keep"
+
+
+def test_the_emotion_shows_and_speech_is_kept(man_keyframed):
+    _, before, after, _ = man_keyframed
+    lift, open_in, open_out = [], [], []
+    for i in range(0, 72, 3):
+        a, b = analyze(before[i])[0], analyze(after[i])[0]
+        open_in.append(opening(a.landmarks, a.interocular))
+        open_out.append(opening(b.landmarks, b.interocular))
+        if i >= 40:
+            lift.append(corners_minus_lips(b) - corners_minus_lips(a))
+    assert np.mean(lift) > 0.02  # mouth corners raised by the happy keyframes
+    assert np.corrcoef(open_in, open_out)[0, 1] > 0.95  # the mouth opens and closes as before
+    assert np.max(np.abs(np.subtract(open_in, open_out))) < 0.04
+
+
+def test_audio_and_timestamps_are_kept(man_keyframed):
+    *_, out = man_keyframed
+    assert audio_packets(out) == audio_packets(MAN)
+    with read_video(MAN) as a, read_video(out) as b:
+        ta, tb = [f.time for f in a], [f.time for f in b]
+    assert tb == pytest.approx(ta, abs=1e-3)
+
+
+def test_no_face_anywhere_is_refused_and_nothing_written(tmp_path):
+    out = tmp_path / "x.mp4"
+    with pytest.raises(NoFaceError, match="passthrough"):
+        edit_video(NO_FACE, out, emotion="happy")
+    assert not out.exists() and not list(tmp_path.iterdir())
+    summary = edit_video(NO_FACE, out, emotion="happy", passthrough=True)
+    assert out.read_bytes() == NO_FACE.read_bytes() and summary.edited == 0
+
+
+def test_covered_frames_pass_through_and_the_edit_fades(tmp_path):
+    """Frames 30-39 of the clip get a grey card over the face: they are passed through
+    unchanged (bit-exact, lossless), and the frames next to them are edited less."""
+    covered = tmp_path / "covered.mkv"
+    with read_video(MAN) as reader, VideoWriter(covered, reader, lossless=True) as writer:
+        for f in reader:
+            px = np.array(f.pixels)
+            if 30 <= f.index < 40:
+                px[40:330, 200:440] = 128
+            writer.write(px, f)
+    out = tmp_path / "out.mkv"
+    summary = edit_video(covered, out, smile=0.8, lossless=True)
+    src, res = frames(covered), frames(out)
+    for i in range(30, 40):
+        assert np.array_equal(src[i], res[i]), i
+    assert sum(summary.passed.values()) >= 10
+    diff = [np.abs(src[i].astype(int) - res[i].astype(int)).sum() for i in range(20, 30)]
+    assert diff[-1] < diff[0]  # fading out toward the covered frames
+    assert diff[0] > 0
+
+
+def test_another_person_after_a_cut_is_not_edited(tmp_path):
+    """The woman's clip spliced after the man's: a scene cut, and she is not the person
+    being edited (face 0 was the man)."""
+    joined = tmp_path / "joined.mkv"
+    with read_video(MAN) as man, read_video(WOMAN) as woman:
+        with VideoWriter(joined, man, lossless=True, audio=False) as writer:
+            last = None
+            for f in man:
+                writer.write(np.array(f.pixels), f)
+                last = f
+            for f in woman:
+                px = np.zeros_like(last.pixels)
+                px[: f.pixels.shape[0], : f.pixels.shape[1]] = f.pixels[: px.shape[0], : px.shape[1]]
+                fake = type(last)(last.index + 1 + f.index, last.time + (1 + f.index) / 30, px,
+                                  pts=last.pts + (1 + f.index) * (last.duration or 512), time_base=last.time_base)
+                writer.write(px, fake)
+    out = tmp_path / "out.mkv"
+    summary = edit_video(joined, out, smile=0.8, lossless=True, lips="free")
+    src, res = frames(joined), frames(out)
+    assert summary.passed["another person"] >= 30
+    for i in range(80, len(src)):
+        assert np.array_equal(src[i], res[i]), i
+
+
+def test_portrait_animation_follows_the_driving_smile(tmp_path):
+    photo = next((DATA / "london").glob("*/neutral.jpg"))
+    out = tmp_path / "animated.mp4"
+    summary = reenact(photo, MAN, out)
+    result = frames(out)
+    assert summary.frames == len(result) == 72
+    assert audio_packets(out) == audio_packets(MAN)
+    start, smiling = analyze(result[0])[0], analyze(result[50])[0]
+    assert corners_minus_lips(smiling) - corners_minus_lips(start) > 0.03
+    assert opening(smiling.landmarks, smiling.interocular) > opening(start.landmarks, start.interocular) + 0.03
+
+
+def test_survey_finds_the_face_and_a_mouth_frame():
+    looked = survey(MAN)
+    assert looked.has_face and looked.identity is not None
+    assert looked.mouth is not None and looked.mouth.crop is not None  # he smiles with teeth
+    assert 1 <= len(looked.pivots) <= len(looked.samples)
+
+
+@pytest.mark.parametrize("kwargs, param", [
+    ({"keyframes": "0s:happy", "emotion": "sad"}, "keyframes"),
+    ({"keyframes": "4:happy"}, "keyframes"),
+    ({"lips": "sync"}, "lips"),
+    ({"smooth": -1}, "smooth"),
+    ({"smile": 5}, "smile"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, kwargs, param):
+    out = tmp_path / "o.mp4"
+    with pytest.raises(InputError) as err:
+        edit_video(MAN, out, **kwargs)
+    assert err.value.param == param and not out.exists()
+
+
+def test_bad_paths(tmp_path):
+    with pytest.raises(InputError, match="never overwrites"):
+        edit_video(MAN, MAN, smile=0.5)
+    with pytest.raises(InputError):
+        edit_video(tmp_path / "missing.mp4", tmp_path / "o.mp4", smile=0.5)
+    with pytest.raises(InputError, match="video type"):
+        edit_video(MAN, tmp_path / "o.jpg", smile=0.5)
