@@ -28,12 +28,12 @@ NO_FACE = DATA / "no_face.mp4"
 
 
 def make_clip(path: Path, pts: list[int], *, size=(64, 48), time_base=Fraction(1, 1000), rotation=0,
-              color_range=None, colorspace=None, audio=False, codec="libx264") -> Path:
+              color_range=None, colorspace=None, audio=False, codec="libx264", pix_fmt="yuv420p") -> Path:
     """A synthetic clip: a gradient with a white marker in the top-left corner (stored orientation)."""
     w, h = size
     out = av.open(str(path), "w")
     vs = out.add_stream(codec, rate=25)
-    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+    vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
     vs.time_base = time_base
     vs.codec_context.time_base = time_base
     if color_range is not None:
@@ -53,7 +53,7 @@ def make_clip(path: Path, pts: list[int], *, size=(64, 48), time_base=Fraction(1
     for i, p in enumerate(pts):
         img = np.stack([(xx * 4 + i * 3) % 256, (yy * 5) % 256, np.full_like(xx, 90)], -1).astype(np.uint8)
         img[2:10, 2:14] = 255
-        f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=pix_fmt)
         f.pts, f.time_base = p, time_base
         for pkt in vs.encode(f):
             out.mux(pkt)
@@ -272,6 +272,17 @@ def test_audio_packets_copied_bit_exactly(tmp_path, src, suffix):
     assert w.audio_mode == "copy"
     a, b = audio_packets(src), audio_packets(out)
     assert len(a) > 50 and a == b
+
+
+def test_audio_timestamps_kept(tmp_path):
+    out = tmp_path / "o.mp4"
+    copy_video(NO_FACE, out, preset="ultrafast")
+
+    def times(p):
+        with av.open(str(p)) as c:
+            return [float(k.pts * k.time_base) for k in c.demux(c.streams.audio[0]) if k.size]
+
+    assert times(out) == pytest.approx(times(NO_FACE), abs=1e-6)
 
 
 def test_audio_reencoded_when_container_cannot_hold_it(tmp_path, caplog):
@@ -502,3 +513,47 @@ def test_info_is_frozen_and_exported():
         with pytest.raises(Exception):
             r.info.width = 3  # type: ignore[misc]
         assert isinstance(r.info, VideoInfo)
+
+
+# ---------------------------------------------------------------------------------------
+# other pixel formats and codecs
+
+
+def test_yuv444_exact_path(tmp_path):
+    src = make_clip(tmp_path / "s.mp4", list(range(8)), pix_fmt="yuv444p", time_base=Fraction(1, 25), size=(66, 50))
+    out = tmp_path / "o.mkv"
+
+    def edit(f):
+        e = f.pixels.copy()
+        e[11:20, 31:40] = 255 - e[11:20, 31:40]
+        return e
+
+    copy_video(src, out, edit=edit, lossless=True)
+    with read_video(out) as r:
+        assert r.info.pix_fmt == "yuv444p"
+    for a, b in zip(frames_of(src), frames_of(out)):
+        keep = np.ones(a.pixels.shape[:2], bool)
+        keep[11:20, 31:40] = False  # 4:4:4: no chroma grid to grow to
+        assert np.array_equal(a.pixels[keep], b.pixels[keep])
+        assert np.abs(edit(a)[~keep].astype(int) - b.pixels[~keep]).max() <= 2
+
+
+def test_ten_bit_source_falls_back_to_rgb_encode(tmp_path, caplog):
+    src = make_clip(tmp_path / "s.mp4", list(range(6)), pix_fmt="yuv420p10le", time_base=Fraction(1, 25))
+    out = tmp_path / "o.mp4"
+    with caplog.at_level("INFO", logger="mien.io.video"):
+        copy_video(src, out)
+    assert "not keep its planes" in caplog.text or "re-encoded from RGB" in caplog.text
+    with read_video(out) as r:
+        assert r.info.pix_fmt == "yuv420p"
+    for a, b in zip(frames_of(src), frames_of(out)):
+        assert np.abs(a.pixels.astype(int) - b.pixels).mean() < 3
+
+
+@pytest.mark.parametrize("codec,suffix", [("ffv1", ".mkv"), ("libx265", ".mp4")])
+def test_other_lossless_codecs_keep_pixels(tmp_path, codec, suffix):
+    out = tmp_path / f"o{suffix}"
+    src = make_clip(tmp_path / "s.mp4", list(range(6)), time_base=Fraction(1, 25))
+    copy_video(src, out, codec=codec, lossless=True)
+    for a, b in zip(frames_of(src), frames_of(out)):
+        assert np.array_equal(a.pixels, b.pixels)
