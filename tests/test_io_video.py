@@ -557,3 +557,22 @@ def test_other_lossless_codecs_keep_pixels(tmp_path, codec, suffix):
     copy_video(src, out, codec=codec, lossless=True)
     for a, b in zip(frames_of(src), frames_of(out)):
         assert np.array_equal(a.pixels, b.pixels)
+
+
+def test_output_has_ordinary_permissions(tmp_path):
+    out = tmp_path / "o.mp4"
+    copy_video(MAN, out, preset="ultrafast")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_damage_in_the_middle_is_skipped_not_fatal(tmp_path):
+    data = bytearray(TALKING.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 3000] = bytes(3000)  # zero a stretch of the media data
+    p = tmp_path / "damaged.mp4"
+    p.write_bytes(bytes(data))
+    with read_video(p) as r:
+        n = sum(1 for _ in r)
+    assert n >= 40  # the decoder conceals or skips the damaged packets; the rest decodes

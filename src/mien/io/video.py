@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from fractions import Fraction
@@ -249,7 +249,7 @@ class VideoFrame:
 # reading
 
 
-_IMAGE_CODECS = {"mjpeg", "png", "bmp", "tiff", "webp", "gif", "jpegls", "jpeg2000", "ppm", "pgm", "pbm", "pam",
+_IMAGE_CODECS = {"mjpeg", "png", "bmp", "tiff", "webp", "jpegls", "jpeg2000", "ppm", "pgm", "pbm", "pam",
                  "qoi", "heif", "avif"}
 
 
@@ -259,7 +259,8 @@ class VideoReader:
     Each ``for`` loop over the reader decodes the file from the start again. ``info`` is
     read at open time (the first frame is decoded then, to learn the rotation and to refuse
     undecodable files early). After iteration, ``truncated`` says whether decoding stopped
-    at damage before the end of the file and ``decoded`` counts the frames yielded.
+    at damage before the end of the file, ``bad_packets`` counts damaged packets skipped on
+    the way and ``decoded`` counts the frames yielded.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -301,7 +302,7 @@ class VideoReader:
             raise InputError(f"{self.path}: has no video stream ({kind}); give a video file", param="video")
         stream = container.streams.video[0]
         cname = stream.codec_context.codec.canonical_name if stream.codec_context else "unknown"
-        if "_pipe" in fmt or fmt in {"image2", "gif", "webp", "png", "apng"} or (
+        if "_pipe" in fmt or fmt in {"image2", "webp", "png", "apng"} or (
             cname in _IMAGE_CODECS and (stream.frames or 0) <= 1
         ):
             raise InputError(f"{self.path}: is an image, not a video; edit photos with `mien edit`", param="video")
@@ -369,20 +370,8 @@ class VideoReader:
         sub = _PLANAR.get(info.pix_fmt, (1, 1, False))[:2]
         k = (-info.rotation // 90) % 4
         last_pts = None
-        frames = self._decode(self._container, stream)
-        while True:
-            try:
-                frame = next(frames)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as exc:
-                self.truncated = True
-                log.warning("%s: decoding stopped after %d frames (%s); the file is truncated or damaged",
-                            self.path, self.decoded, _why(exc))
-                if self.decoded == 0:
-                    raise InputError(f"{self.path}: video cannot be decoded ({_why(exc)}); the file is corrupt",
-                                     param="video") from exc
-                break
+        self.bad_packets = 0
+        for frame in self._frames(stream):
             pts = frame.pts
             if pts is None:
                 pts = (last_pts + max(int(frame.duration or 0), 1)) if last_pts is not None else info.start_pts
@@ -401,13 +390,40 @@ class VideoReader:
             self.decoded += 1
         if not self.truncated:
             end = float((last_pts - info.start_pts) * info.time_base) if last_pts is not None else 0.0
-            if info.frames_exact and info.frames and self.decoded < info.frames:
+            if info.frames_exact and info.frames and self.decoded < info.frames - max(2, info.frames // 100):
                 self.truncated = True  # the index lists frames whose data is gone
             elif not info.frames_exact and info.duration > 1.0 and end < 0.9 * info.duration - 0.5:
                 self.truncated = True  # best guess: stream ended well before the stated duration
             if self.truncated:
                 log.warning("%s: only %d frames (to %.2f s) of %s decodable; the file is truncated",
                             self.path, self.decoded, end, info.frames)
+
+    def _frames(self, stream: Any) -> Iterator[Any]:
+        """Decoded av frames; a packet that fails to decode is skipped (counted in
+        ``bad_packets``), a read error ends the stream (``truncated``)."""
+        av = _av()
+        packets = self._container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as exc:
+                self.truncated = True
+                log.warning("%s: reading stopped after %d frames (%s); the file is truncated or damaged",
+                            self.path, self.decoded, _why(exc))
+                if self.decoded == 0:
+                    raise InputError(f"{self.path}: video cannot be read ({_why(exc)}); the file is corrupt",
+                                     param="video") from exc
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                self.bad_packets += 1
+                if self.bad_packets == 1:
+                    log.warning("%s: damaged data after frame %d skipped (%s)", self.path, self.decoded, _why(exc))
+                continue
+            yield from frames
 
     def close(self) -> None:
         if self._container is not None:
@@ -496,6 +512,22 @@ def check_video_output_path(out: str | os.PathLike, inputs: list[str | os.PathLi
 _VIDEO_CODECS_HINT = "libx264, libx265, libvpx-vp9, ffv1, mpeg4"
 
 
+def _create_temp(path: Path) -> Path:
+    """An empty hidden file beside ``path`` (same suffix, so the container is recognised).
+
+    Made with the usual permissions (0666 minus the umask), unlike ``mkstemp``'s 0600, so the
+    renamed output is readable like any other file the user writes.
+    """
+    for _ in range(100):
+        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise InputError(f"{path.parent}: cannot create a temporary file there", param="output")
+
+
 class VideoWriter:
     """Encode edited frames of a source video, keeping everything the edit did not touch.
 
@@ -555,11 +587,10 @@ class VideoWriter:
         self._out = None
         self._ain = None
         self._last_pts: int | None = None
+        self._last_index = -1
         self._audio_iter = None
         self._audio_next = None
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=f".part{self.path.suffix}")
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = _create_temp(self.path)
         try:
             # MP4/MOV: index at the front (playable while streaming; a cut copy still decodes)
             options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
@@ -643,6 +674,11 @@ class VideoWriter:
             self._ain = None
             return
         astream = ain.streams.audio[0]
+        if astream.codec_context is None:
+            log.warning("%s: audio codec unknown to FFmpeg; output has no sound", audio_path)
+            ain.close()
+            self._ain = None
+            return
         name = astream.codec_context.codec.canonical_name
         allowed = _AUDIO_COPY.get(fmt)
         can_copy = name in self._out.supported_codecs and (allowed is None or name in allowed)
@@ -723,9 +759,13 @@ class VideoWriter:
                 f"edited frame must be {frame.pixels.shape} uint8 RGB like frame.pixels, got {edited.shape} {edited.dtype}",
                 param="edited",
             )
-        if self._last_pts is not None and frame.pts <= self._last_pts:
-            raise InputError(f"frame {frame.index} written out of order (pts {frame.pts} after {self._last_pts}); "
-                             "write frames in the order they were read", param="frame")
+        pts = frame.pts
+        if self._last_pts is not None and pts <= self._last_pts:
+            if frame.index <= self._last_index:
+                raise InputError(f"frame {frame.index} written out of order (after frame {self._last_index}); "
+                                 "write frames in the order they were read", param="frame")
+            log.debug("%s: frame %d repeats pts %d; moved to %d", self.path, frame.index, pts, self._last_pts + 1)
+            pts = self._last_pts + 1  # a damaged file's duplicate timestamp: keep the frame, keep order
         av = _av()
         k = (self.info.rotation // 90) % 4  # back to stored orientation
         if edited.shape[:2] != (self.info.height, self.info.width):
@@ -745,17 +785,18 @@ class VideoWriter:
             out = av.VideoFrame.from_ndarray(np.ascontiguousarray(stored_new), format="rgb24")
             out = out.reformat(format=self._pix_fmt, dst_colorspace=self.info.colorspace if self.info.colorspace != 2
                                else None, dst_color_range=_RANGE_PC if self._model.full else 1)
-        out.pts = frame.pts
+        out.pts = pts
         out.time_base = frame.time_base
         if frame.duration:
             out.duration = frame.duration
         out.color_range = _RANGE_PC if self._model.full else (self.info.color_range or 1)
         if self.info.colorspace and self.info.colorspace != 2:
             out.colorspace = self.info.colorspace
-        self._mux_audio_until(float(frame.pts * frame.time_base) + 0.5)
+        self._mux_audio_until(float(pts * frame.time_base) + 0.5)
         for p in self._vstream.encode(out):
             self._out.mux(p)
-        self._last_pts = frame.pts
+        self._last_pts = pts
+        self._last_index = frame.index
         self.frames_written += 1
 
     def _patch(self, planes: list[np.ndarray], new: np.ndarray, old: np.ndarray) -> bool:
