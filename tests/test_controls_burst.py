@@ -192,6 +192,16 @@ def test_file_helper_with_the_identity_helper_process(pair, data, tmp_path, monk
     with pytest.raises(FaceMismatchError, match="different person"):
         mien.transfer_files(london / "020" / "neutral.jpg", london / "063" / "happy.jpg", tmp_path / "no.png")
     assert not (tmp_path / "no.png").exists()
+    # The check runs beside the render, yet errors come in the same order as in memory: a
+    # stranger's face too small to give sharp texture is refused for its size first.
+    small = tmp_path / "small.png"
+    stranger = mien.read_photo(london / "063" / "happy.jpg").pixels
+    mien.write_photo(small, cv2.resize(stranger, None, fx=0.3, fy=0.3, interpolation=cv2.INTER_AREA))
+    with pytest.raises(InputError, match="blurry") as in_memory:
+        mien.transfer(pair[0], mien.read_photo(small).pixels)
+    with pytest.raises(InputError, match="blurry") as from_files:
+        mien.transfer_files(london / "020" / "neutral.jpg", small, tmp_path / "no.png")
+    assert str(from_files.value).split(" in the ")[0] == str(in_memory.value).split(" in the ")[0]
 
 
 def test_an_ambiguous_pairing_is_refused(london):

@@ -155,35 +155,63 @@ def transfer_files(pose: str | os.PathLike, expression: str | os.PathLike | Mapp
     progress = options.get("progress")
     check = not options.get("force", False)
     if check:
-        # dlib holds the GIL for its whole ~65 ms pass, so two threads of this process
-        # take turns; a helper process computes one photo's descriptor while this process
-        # computes the other's. It starts in ~0.2 s, long before a cold process has loaded
-        # MediaPipe; without it (not ready, failed, no weights) all runs here as before.
+        # dlib holds the GIL for its whole ~65 ms pass: in a thread it stalls every other
+        # thread. A helper process computes the descriptors instead, while this process
+        # goes on; it starts in ~0.2 s, long before a cold process has loaded MediaPipe.
+        # Without it (not ready, failed, no weights) the check runs here as before.
         try:
             identity.start_helper()
         except MienError as exc:
             log.debug("no identity helper: %s", exc)
+    # One thread that waits for the helper (without the GIL): each photo's descriptor as
+    # soon as its analysis is done, then the identity check.
+    with ThreadPoolExecutor(max_workers=1) as aside:
 
-    def open_session(path, name):
-        session = Session.open(path, name=name, progress=progress)
-        if check and len(session.faces) == 1 and identity.helper_ready():
-            # The identity check will need it. The first photo analysed sends its chip to
-            # the helper (this thread then waits without the GIL); the second, finding the
-            # helper busy, describes its face here while the first waits.
-            session.faces[0].plain_descriptor
-        return session
+        def open_session(path, name):
+            session = Session.open(path, name=name, progress=progress)
+            if check and len(session.faces) == 1 and identity.helper_ready():
+                state = session.faces[0]
+                aside.submit(lambda: state.plain_descriptor)
+            return session
 
-    # Decoding and analysis release the GIL for most of their work: each photo is read and
-    # analysed in its own thread. Without the helper the descriptors are left to the check,
-    # after both analyses: a descriptor computed here would stall the other photo's analysis.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        sessions = list(pool.map(open_session, inputs, names))
-    if isinstance(expression, Mapping):
-        expr = dict(zip(expression, sessions[1:]))
-    else:
-        expr = sessions[1]
-    result = transfer(sessions[0], expr, **options)
+        # Decoding and analysis release the GIL for most of their work: each photo is read
+        # and analysed in its own thread.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sessions = list(pool.map(open_session, inputs, names))
+        if isinstance(expression, Mapping):
+            result = transfer(sessions[0], dict(zip(expression, sessions[1:])), **options)
+        elif check and identity.helper_ready() and len(sessions[0].faces) == len(sessions[1].faces) == 1:
+            result = _transfer_checked_aside(sessions[0], sessions[1], aside, **options)
+        else:
+            result = transfer(sessions[0], sessions[1], **options)
     return write_photo(out, result, like=sessions[0].photo, protect=inputs)
+
+
+def _transfer_checked_aside(pose: Session, expression: Session, aside: ThreadPoolExecutor, *,
+                            regions: str | Sequence[str] = "all", strength: float = 1.0, face: int | str = 0,
+                            force: bool = False, refine: bool = True, progress: Progress | None = None,
+                            names: tuple[str, ...] = ()) -> np.ndarray:
+    """:func:`transfer` of one face each, with the identity check made in ``aside`` (by
+    the helper process) while this thread renders; the same result and the same errors,
+    in the same order: the choice of face, pairing and size first, then a different
+    person (also when the render itself failed), then the render's own errors. ``names``
+    is unused (the sessions are named already).
+    """
+    burst = Burst((Shot(expression, regions),), strength, refine, force, check_identity=False)
+    checks = []
+    for state in pose.choose(face):
+        for partner, shot in burst.partners(state):
+            if not force:
+                checks.append(aside.submit(state.check_same_person, partner, shot.session.name))
+    try:
+        result = pose.render(burst, face, progress=progress)
+    except BaseException:
+        for c in checks:
+            c.result()
+        raise
+    for c in checks:
+        c.result()
+    return result
 
 
 def edit_files(photo: str | os.PathLike, out: str | os.PathLike | None, *,

@@ -74,12 +74,17 @@ class Burst:
         refine: align each shot's texture seams to the warped photo with optical flow.
         force: transfer even when the faces look like different people or a shot's face
             is much smaller.
+        check_identity: refuse a shot whose face looks like a different person (unless
+            ``force``). ``False`` leaves that check to the caller, who must then make it
+            (:meth:`FaceState.check_same_person`) before using the result:
+            :func:`mien.api.transfer_files` makes it while the render runs.
     """
 
     shots: tuple[Shot, ...]
     strength: float = 1.0
     refine: bool = True
     force: bool = False
+    check_identity: bool = True
 
     def __post_init__(self):
         if not self.shots:
@@ -118,7 +123,8 @@ class Burst:
                         f"the face in the {shot.session.name} is {partner.face.size:.0f} px wide against "
                         f"{state.face.size:.0f} px in the {state.session.name}, so its texture would look "
                         "blurry; use a larger photo or --force", param="expression")
-                state.check_same_person(partner, shot.session.name)
+                if self.check_identity:
+                    state.check_same_person(partner, shot.session.name)
             out.append((partner, shot))
         return out
 
