@@ -23,12 +23,21 @@ range (limited "tv" unless the file says full "pc"), chroma upsampled by replica
 (nearest), rounded and clipped to 0..255. They are treated as sRGB downstream.
 
 Formats: the exact-plane path covers 8-bit planar YUV (yuv420p, yuv422p, yuv444p, yuv440p
-and their full-range "j" variants), which is what phones, cameras and the web produce.
+and their full-range "j" variants): most camera, phone and web video. HDR phone clips
+(10-bit HEVC) are not.
 Other pixel formats (10-bit, NV12, RGB...) are decoded by swscale and re-encoded whole from
 RGB into yuv420p (not bit-exact outside the edit; logged once).
 
+Limits: Matroska stores times in milliseconds (pts are rounded to 1 ms there; MP4/MOV
+keep the source time base exactly); display matrices with a mirror flip are read as their
+rotation only; 10-bit/HDR sources come out 8-bit with their colour tags but no tone
+mapping; re-encoded audio restarts at time 0; ``audio=path`` copies that file's whole
+first audio stream; a process killed outright (SIGKILL, power loss) can leave a hidden
+``.NAME.XXXXXXXX.part.mp4`` beside the output.
+
 Truncated files: frames are decoded up to the damage; then a warning is logged,
-:attr:`VideoReader.truncated` is set and iteration stops. A file whose index is gone (an MP4
+:attr:`VideoReader.truncated` is set and iteration stops (packets damaged in the middle
+are skipped and counted in ``bad_packets``). A file whose index is gone (an MP4
 cut before its ``moov`` box) cannot be opened at all and raises :class:`InputError`.
 """
 
@@ -543,8 +552,16 @@ class VideoWriter:
             that file's first audio stream instead (e.g. a driving clip's).
         protect: further input paths the output must not replace.
 
-    Use as a context manager; :meth:`write` each frame in order. On a clean exit the file
-    is flushed and renamed into place; on an exception nothing is left behind.
+    Use as a context manager; :meth:`write` each frame in order (frames may be dropped;
+    each keeps its own pts). On a clean exit the file is flushed and renamed into place;
+    on an exception (or KeyboardInterrupt) nothing is left behind.
+
+    Attributes (for summaries and tests):
+        audio_mode: ``"copy"`` (packets remuxed bit-exactly), ``"encode"`` (re-encoded
+            because the container cannot hold the codec; logged) or ``None`` (no audio).
+        frames_written: frames encoded so far.
+        changed_boxes: frames in which some pixels differed from ``frame.pixels`` (the rest
+            were encoded from the source planes untouched).
     """
 
     def __init__(
@@ -715,7 +732,7 @@ class VideoWriter:
                     pkt = next(self._audio_iter)
                 except StopIteration:
                     self._audio_iter = None
-                    break
+                    break  # falls through to the encoder flush (once: the iterator is gone)
                 except av.error.FFmpegError as exc:
                     log.warning("%s: audio stopped early (%s)", self.info.path, _why(exc))
                     self._audio_iter = None
@@ -741,7 +758,6 @@ class VideoWriter:
         if self.audio_mode == "encode":
             for p in self._astream.encode(None):
                 self._out.mux(p)
-            self.audio_mode = "encoded"
 
     # -- frames
 
