@@ -321,9 +321,11 @@ class VideoReader:
                 first = frame
                 break
         except av.error.FFmpegError as exc:
-            raise InputError(f"{self.path}: video cannot be decoded ({_why(exc)}); the file is corrupt", param="video") from exc
+            raise InputError(f"{self.path}: video cannot be decoded ({_why(exc)}); the file is corrupt",
+                             param="video") from exc
         if first is None:
-            raise InputError(f"{self.path}: no video frame could be decoded; the file is empty or corrupt", param="video")
+            raise InputError(f"{self.path}: no video frame could be decoded; the file is empty or corrupt",
+                             param="video")
         rotation = (-int(round(first.rotation or 0))) % 360
         rotation = int(round(rotation / 90.0)) * 90 % 360
         tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
@@ -737,7 +739,8 @@ class VideoWriter:
                     log.warning("%s: audio stopped early (%s)", self.info.path, _why(exc))
                     self._audio_iter = None
                     break
-            if t is not None and pkt.pts is not None and pkt.time_base is not None and float(pkt.pts * pkt.time_base) > t:
+            late = t is not None and pkt.pts is not None and pkt.time_base is not None
+            if late and float(pkt.pts * pkt.time_base) > t:
                 self._audio_next = pkt
                 return
             self._audio_next = None
@@ -772,7 +775,8 @@ class VideoWriter:
         edited = np.asarray(edited)
         if edited.dtype != np.uint8 or edited.shape != frame.pixels.shape:
             raise InputError(
-                f"edited frame must be {frame.pixels.shape} uint8 RGB like frame.pixels, got {edited.shape} {edited.dtype}",
+                f"edited frame must be {frame.pixels.shape} uint8 RGB like frame.pixels, "
+                f"got {edited.shape} {edited.dtype}",
                 param="edited",
             )
         pts = frame.pts
