@@ -578,3 +578,13 @@ def test_damage_in_the_middle_is_skipped_not_fatal(tmp_path):
     with read_video(p) as r:
         n = sum(1 for _ in r)
     assert n >= 40  # the decoder conceals or skips the damaged packets; the rest decodes
+
+
+def test_container_tags_kept_with_provenance_note(tmp_path):
+    out = tmp_path / "o.mp4"
+    copy_video(NO_FACE, out, preset="ultrafast")
+    with read_video(NO_FACE) as r1, read_video(out) as r2:
+        t1, t2 = dict(r1.info.tags), dict(r2.info.tags)
+    assert t2["creation_time"] == t1["creation_time"]
+    assert "mien" in t2["comment"] and "edited" in t2["comment"]
+    assert r2.info.language == r1.info.language

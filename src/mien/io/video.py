@@ -56,6 +56,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
+from .photo import EDIT_NOTE
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,9 @@ class VideoInfo:
     audio_codec: str | None = None
     container: str = ""
     frames_exact: bool = False  # ``frames`` came from the file's index, not an estimate
+    sample_aspect_ratio: Fraction | None = None  # of a pixel, when the file says it is not square
+    tags: tuple[tuple[str, str], ...] = ()  # container metadata (creation_time, title, ...)
+    language: str | None = None  # of the video stream
 
     @property
     def model(self) -> ColourModel:
@@ -354,7 +358,9 @@ class VideoReader:
             pix_fmt=first.format.name, color_range=int(first.color_range or cc.color_range or 0),
             colorspace=int(first.colorspace or cc.colorspace or 2), color_primaries=int(cc.color_primaries or 2),
             color_trc=int(cc.color_trc or 2), bit_rate=cc.bit_rate or None, audio_codec=acodec, container=fmt,
-            frames_exact=exact,
+            frames_exact=exact, sample_aspect_ratio=_sar(stream),
+            tags=tuple((str(k), str(v)) for k, v in (container.metadata or {}).items()),
+            language=(stream.metadata or {}).get("language"),
         )
         if info.pix_fmt not in _PLANAR:
             log.info("%s: pixel format %s is converted by swscale; re-encoding will not keep its planes bit-exact",
@@ -467,6 +473,14 @@ def read_video(path: str | os.PathLike) -> VideoReader:
     return VideoReader(path)
 
 
+def _sar(stream: Any) -> Fraction | None:
+    try:
+        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
+    except AttributeError:
+        return None
+    return Fraction(sar) if sar and Fraction(sar) != 1 else None
+
+
 def _mp4_without_index(path: Path) -> bool:
     """An ISO-BMFF file (``ftyp`` box first) with no ``moov`` box anywhere: truncated."""
     try:
@@ -520,6 +534,7 @@ def check_video_output_path(out: str | os.PathLike, inputs: list[str | os.PathLi
     return out
 
 
+_MUXER_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration"}
 _VIDEO_CODECS_HINT = "libx264, libx265, libvpx-vp9, ffv1, mpeg4"
 
 
@@ -676,6 +691,14 @@ class VideoWriter:
         cc.options = opts
         if info.rotation:
             stream.set_display_rotation(-info.rotation)  # PyAV takes counter-clockwise degrees
+        if info.sample_aspect_ratio:
+            cc.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.language:
+            stream.metadata["language"] = info.language
+        # container tags kept (the muxer writes its own brand/encoder), plus a provenance note
+        tags = {k: v for k, v in info.tags if k not in _MUXER_TAGS}
+        tags["comment"] = f"{tags['comment']}; {EDIT_NOTE}" if tags.get("comment") else EDIT_NOTE
+        self._out.metadata.update(tags)
         self._vstream = stream
 
     def _setup_audio(self, av: Any, audio_path: Path, fmt: str, explicit: bool) -> None:
@@ -717,6 +740,9 @@ class VideoWriter:
             self.audio_mode = "encode"
             log.info("%s: audio %s cannot be copied into %s; re-encoded to %s", self.path, name, self.path.suffix,
                      encoder)
+        lang = (astream.metadata or {}).get("language")
+        if lang:
+            self._astream.metadata["language"] = lang
         self._ain_stream = astream
         self._audio_iter = ain.demux(astream)
 
