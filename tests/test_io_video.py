@@ -588,3 +588,14 @@ def test_container_tags_kept_with_provenance_note(tmp_path):
     assert t2["creation_time"] == t1["creation_time"]
     assert "mien" in t2["comment"] and "edited" in t2["comment"]
     assert r2.info.language == r1.info.language
+
+
+def test_odd_size_refused_for_h264_but_ffv1_works(tmp_path):
+    src = make_clip(tmp_path / "odd.mkv", list(range(4)), size=(65, 49), codec="ffv1", time_base=Fraction(1, 25))
+    with read_video(src) as r, pytest.raises(InputError, match="odd side") as e:
+        VideoWriter(tmp_path / "o.mp4", r)
+    assert e.value.allowed == "ffv1"
+    copy_video(src, tmp_path / "o.mkv", codec="ffv1", edit=lambda f: 255 - f.pixels)
+    for a, b in zip(frames_of(src), frames_of(tmp_path / "o.mkv")):
+        assert np.abs((255 - a.pixels).astype(int) - b.pixels).mean() < 3
+    assert _leftovers(tmp_path) == ["o.mkv", "odd.mkv"]

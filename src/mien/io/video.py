@@ -657,6 +657,12 @@ class VideoWriter:
                      pix_fmt, self.codec)
         self._pix_fmt = pix_fmt
         self._sub = _PLANAR.get(pix_fmt, (1, 1, False))[:2]
+        odd = (info.coded_width % (1 << self._sub[0])) or (info.coded_height % (1 << self._sub[1]))
+        if odd and self.codec in {"libx264", "libx265", "mpeg4", "libvpx-vp9", "libsvtav1"}:
+            raise InputError(
+                f"{info.path}: {info.coded_width}x{info.coded_height} has an odd side, which {self.codec} cannot "
+                f"encode in {pix_fmt}; use codec='ffv1' with an .mkv output", param="codec", allowed="ffv1",
+            )
         self._model = info.model
         stream = self._out.add_stream(self.codec, rate=info.fps)
         stream.width, stream.height = info.coded_width, info.coded_height
@@ -839,7 +845,13 @@ class VideoWriter:
         if self.info.colorspace and self.info.colorspace != 2:
             out.colorspace = self.info.colorspace
         self._mux_audio_until(float(pts * frame.time_base) + 0.5)
-        for p in self._vstream.encode(out):
+        try:
+            packets = self._vstream.encode(out)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{self.codec} could not encode {self.info.coded_width}x{self.info.coded_height} "
+                             f"{self._pix_fmt} ({_why(exc)}); try codec='ffv1' with an .mkv output",
+                             param="codec") from exc
+        for p in packets:
             self._out.mux(p)
         self._last_pts = pts
         self._last_index = frame.index
