@@ -599,3 +599,27 @@ def test_odd_size_refused_for_h264_but_ffv1_works(tmp_path):
     for a, b in zip(frames_of(src), frames_of(tmp_path / "o.mkv")):
         assert np.abs((255 - a.pixels).astype(int) - b.pixels).mean() < 3
     assert _leftovers(tmp_path) == ["o.mkv", "odd.mkv"]
+
+
+def test_frames_without_source_planes_are_encoded_from_rgb(tmp_path):
+    """Portrait animation: frames made from a photo (no decoded planes) on a clip's timeline."""
+    import dataclasses
+
+    with read_video(TALKING) as r:
+        info = dataclasses.replace(r.info, width=64, height=48, coded_width=64, coded_height=48, rotation=0,
+                                   colorspace=1, color_primaries=1, color_trc=1, color_range=1)
+        photo = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        photo = cv2_blur(photo)
+        with VideoWriter(tmp_path / "o.mp4", info, audio=TALKING, lossless=True) as w:
+            for f in r:
+                w.write(photo, VideoFrame(f.index, f.time, photo, f.pts, f.time_base, f.duration))
+    got = frames_of(tmp_path / "o.mp4")
+    assert len(got) == 48 and [g.pts for g in got] == [f.pts for f in frames_of(TALKING)]
+    assert np.abs(got[0].pixels.astype(int) - photo).mean() < 3
+    assert audio_packets(tmp_path / "o.mp4") == audio_packets(TALKING)
+
+
+def cv2_blur(img):
+    import cv2
+
+    return cv2.GaussianBlur(img, (0, 0), 2)
