@@ -188,3 +188,72 @@ def test_paste_keeps_the_dtype_and_every_unmarked_pixel(rng):
         want[13:33, 9:33][changed] = crop[changed]
         assert out.dtype == dtype and np.array_equal(out, want)
         assert not np.shares_memory(out, original)
+
+
+def test_float_round_trip_is_exact_for_every_value():
+    """render.execute keeps warped pixels that are neither lit nor blended as integers,
+    which is right only if the float32 round trip gives every integer back."""
+    for dtype in (np.uint8, np.uint16):
+        x = np.arange(np.iinfo(dtype).max + 1, dtype=dtype).reshape(-1, 1, 1)
+        assert np.array_equal(from_float(to_float(x), dtype), x)
+
+
+def _execute_on_the_whole_crop(pixels, p):
+    """render.execute as it was written plainly: the whole crop warped and worked in float32."""
+    import cv2
+
+    from mien.warp import Grid, apply
+
+    grid = p.grid
+    out_crop = to_float(apply(pixels, p.map, grid))
+    changed_work = np.abs(p.map - grid.coords()).max(axis=2) > 1e-3
+    if p.shading is not None:
+        out_crop *= grid.upsample(p.shading)
+        np.clip(out_crop, 0.0, 1.0, out=out_crop)
+        changed_work |= np.abs(p.shading - 1.0).max(axis=2) > 1e-4
+    for lp in p.layers:
+        alpha_full = grid.upsample(lp.alpha)
+        ys, xs = np.nonzero(alpha_full > 1.0 / 512)
+        if ys.size == 0:
+            continue
+        changed_work |= lp.alpha > 0
+        by0, by1 = max(ys.min() - 16, 0), min(ys.max() + 17, alpha_full.shape[0])
+        bx0, bx1 = max(xs.min() - 16, 0), min(xs.max() + 17, alpha_full.shape[1])
+        sub = Grid(grid.x0 + bx0, grid.y0 + by0, (by1 - by0, bx1 - bx0), grid.size)
+
+        def tex(field):
+            full = grid.upsample(field - grid.coords())[by0:by1, bx0:bx1] + sub.full_coords()
+            return to_float(cv2.remap(lp.layer.pixels, full[..., 0], full[..., 1], cv2.INTER_CUBIC,
+                                      borderMode=cv2.BORDER_REFLECT))
+
+        layer_pixels = tex(lp.map)
+        if lp.lower is not None:
+            weight = grid.upsample(lp.lower[1])[by0:by1, bx0:bx1, None]
+            layer_pixels += weight * (tex(lp.lower[0]) - layer_pixels)
+        layer_pixels *= grid.upsample(lp.gain)[by0:by1, bx0:bx1]
+        if lp.cavity is not None:
+            mask = grid.upsample(lp.cavity[0])[by0:by1, bx0:bx1, None]
+            layer_pixels = layer_pixels * (1.0 - mask) + grid.upsample(lp.cavity[1])[by0:by1, bx0:bx1] * mask
+        region = out_crop[by0:by1, bx0:bx1]
+        out_crop[by0:by1, bx0:bx1] = _reference_multiband_blend(region, layer_pixels,
+                                                                alpha_full[by0:by1, bx0:bx1])
+    changed = grid.upsample(cv2.dilate(changed_work.astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
+    out = pixels.copy()
+    h, w = changed.shape
+    np.copyto(out[grid.y0:grid.y0 + h, grid.x0:grid.x0 + w], from_float(out_crop, pixels.dtype),
+              where=changed[..., None])
+    return out
+
+
+def test_execute_equals_working_the_whole_crop(sessions):
+    """render.execute warps only the rectangle it changes and works in float32 only where it
+    lights or blends: bit for bit what warping and working the whole crop gives, for a
+    burst (texture layers), an edit with shading and a donor mouth, and a brow slider."""
+    from mien import render
+    from mien.controls import Burst, Request, Shot
+
+    pose, expr = sessions
+    for request in (Burst((Shot(expr, "all"),)), Request.from_controls(emotion="happy"),
+                    Request.from_controls(brows=0.8)):
+        p = render.plan(pose.pixels, pose.scene(request))
+        assert np.array_equal(render.execute(pose.pixels, p), _execute_on_the_whole_crop(pose.pixels, p))

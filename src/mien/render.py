@@ -500,6 +500,11 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
 def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
     """Apply a :class:`Plan` to the full-resolution photo.
 
+    Only the rectangle that holds every changed pixel and every layer's blend box is
+    warped, and only the part of it that is lit or blended is worked in ``float32``
+    (elsewhere the warped pixels are the result: a round trip through ``float32`` gives
+    back every integer exactly).
+
     Returns:
         ``(H, W, 3)`` array of ``pixels``' dtype; pixels the edit does not reach are
         bit-identical to ``pixels``.
@@ -507,26 +512,38 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
     grid = p.grid
     coords = grid.coords()
     disp = p.map - coords
-    # The same cubic remap as warp.apply, with the map built in place as one (h, w, 2)
-    # array (OpenCV reads it without splitting x and y into copies).
     changed_work = np.maximum(np.abs(disp[..., 0]), np.abs(disp[..., 1])) > 1e-3
-    out_crop = to_float(cv2.remap(pixels, _positions(grid.upsample(disp), grid.x0, grid.y0), None,
-                                  cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT))
     if p.shading is not None:
-        out_crop *= grid.upsample(p.shading)
-        np.clip(out_crop, 0.0, 1.0, out=out_crop)
         changed_work |= np.abs(p.shading - 1.0).max(axis=2) > 1e-4
+    blends = []  # (layer, its alpha on the crop, its box in crop pixels)
     for lp in p.layers:
         alpha_full = grid.upsample(lp.alpha)
-        seen = alpha_full > 1.0 / 512
-        rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
-        if rows.size == 0:
+        box = _box(alpha_full > 1.0 / 512, pad=16)  # the blend's margin
+        if box is None:
             continue
         changed_work |= lp.alpha > 0
-        # Only the alpha's bounding box (plus a blend margin) needs the texture.
-        pad = 16
-        by0, by1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, alpha_full.shape[0])
-        bx0, bx1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, alpha_full.shape[1])
+        blends.append((lp, alpha_full, box))
+    changed = grid.upsample(cv2.dilate(changed_work.astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
+    rect = _union([_box(changed), *(b for _, _, b in blends)])
+    if rect is None:
+        return pixels.copy()
+    ry0, ry1, rx0, rx1 = rect
+    # The same cubic remap as warp.apply, over the rectangle only, with the map built in
+    # place as one (h, w, 2) array (OpenCV reads it without splitting x and y into copies).
+    warped = cv2.remap(pixels, _positions(grid.upsample(disp)[ry0:ry1, rx0:rx1], grid.x0 + rx0, grid.y0 + ry0),
+                       None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    # The float32 part: the whole rectangle when lit, else the union of the blend boxes.
+    if p.shading is not None:
+        fy0, fy1, fx0, fx1 = rect
+    elif blends:
+        fy0, fy1, fx0, fx1 = _union([b for _, _, b in blends])
+    else:
+        fy0 = fy1 = fx0 = fx1 = 0
+    work = to_float(warped[fy0 - ry0:fy1 - ry0, fx0 - rx0:fx1 - rx0])
+    if p.shading is not None:
+        work *= grid.upsample(p.shading)[fy0:fy1, fx0:fx1]
+        np.clip(work, 0.0, 1.0, out=work)
+    for lp, alpha_full, (by0, by1, bx0, bx1) in blends:
         box = np.s_[by0:by1, bx0:bx1]
         x0, y0 = grid.x0 + bx0, grid.y0 + by0
         field = _positions(grid.upsample(lp.map - coords)[box], x0, y0)
@@ -543,11 +560,30 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
             mask = grid.upsample(lp.cavity[0])[by0:by1, bx0:bx1, None]
             colour = grid.upsample(lp.cavity[1])[box]
             layer_pixels = layer_pixels * (1.0 - mask) + colour * mask
-        region = out_crop[box]
+        region = work[by0 - fy0:by1 - fy0, bx0 - fx0:bx1 - fx0]
         multiband_blend(region, layer_pixels, alpha_full[box], out=region)
-    changed = grid.upsample(cv2.dilate(changed_work.astype(np.uint8), np.ones((3, 3), np.uint8))) > 0
-    result = from_float(out_crop, pixels.dtype)
-    return paste(pixels, result, grid.x0, grid.y0, changed)
+    if work.size:
+        warped[fy0 - ry0:fy1 - ry0, fx0 - rx0:fx1 - rx0] = from_float(work, pixels.dtype)
+    return paste(pixels, warped, grid.x0 + rx0, grid.y0 + ry0, changed[ry0:ry1, rx0:rx1])
+
+
+def _box(mask: np.ndarray, pad: int = 0) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)``: the bounding box of a ``(h, w)`` bool mask grown by ``pad``
+    and clipped to it, or ``None`` when nothing is set."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = mask.shape
+    return (max(int(rows[0]) - pad, 0), min(int(rows[-1]) + pad + 1, h),
+            max(int(cols[0]) - pad, 0), min(int(cols[-1]) + pad + 1, w))
+
+
+def _union(boxes: list[tuple[int, int, int, int] | None]) -> tuple[int, int, int, int] | None:
+    """The bounding box of several ``(y0, y1, x0, x1)`` boxes (``None`` ones skipped)."""
+    boxes = [b for b in boxes if b is not None]
+    if not boxes:
+        return None
+    return (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
 def _positions(disp: np.ndarray, x0: int, y0: int) -> np.ndarray:
