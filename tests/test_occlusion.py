@@ -235,3 +235,27 @@ def test_bad_input(london_faces):
         occlusion(h.astype(np.float32), hface, None)
     with pytest.raises(InputError):
         cues(h, hface, appearance="reference")
+
+
+def test_a_lasting_change_of_light_is_learned_but_a_hand_is_not(london_faces, reference):
+    """Frames flagged by the template alone (half the face darkened: no hand, the face flag
+    and the lips calm) teach the reference slowly, so the track is released (fails without
+    the creep); a hand over the mouth stays occluded however long it stays."""
+    _, _, h, hface, skin = london_faces
+    appearance = copy.deepcopy(reference)
+    for _ in range(3):
+        appearance.update(h, hface)
+    x = np.arange(h.shape[1])
+    centre = hface.centre[0]
+    gain = 1 - 0.6 * np.clip((x - centre) / (0.3 * hface.size), 0, 1)[None, :, None]
+    relit = np.clip(h * gain + 0.5, 0, 255).astype(np.uint8)
+    first = occlusion(relit.copy(), hface, appearance)
+    assert appearance.last_cues["area"] >= 0.5 and first >= OCCLUDED
+    scores = [occlusion(relit.copy(), hface, appearance) for _ in range(150)]
+    assert scores[-1] < OCCLUDED
+
+    covered = _hand(h, hface, skin)
+    face = _refit(covered, hface)
+    held = copy.deepcopy(reference)
+    scores = [occlusion(covered.copy(), face, held) for _ in range(150)]
+    assert min(scores) >= OCCLUDED

@@ -2,33 +2,42 @@
 
 A video edit must not paint over a hand held to the face; frames scored occluded are passed
 through unchanged. :func:`occlusion` scores one frame from three cues, each turned into an
-evidence in ``[0, 1]`` and combined by a noisy-OR (``1 - prod(1 - p)``):
+evidence in ``[0, 1]`` and combined by a noisy-OR (``1 - prod(1 - p)``), plus hysteresis:
 
 ``flag``
     MediaPipe's face-presence ("face flag") logit. mien's mesh comes from the legacy face
     mesh graph, which does not expose it, so the plain ``face_landmark.tflite`` bundled with
-    mediapipe 0.10.21 is run once more, with ``ai-edge-litert``, on a 192-pixel crop aligned
-    the way MediaPipe's tracker aligns it (the landmarks' box turned level with the eyes,
-    1.5x). A clear face scores a logit of ~20-32 depending on the person and the light; a
-    hand over the mouth drops it by ~5-20. With a reference, the evidence is the drop below
-    the track's own clear-frame median; without one, the drop below a generic 28.
+    mediapipe 0.10.21 (the attention model needs custom ops ai-edge-litert lacks) is run
+    once more on a 192-pixel crop aligned the way MediaPipe's tracker aligns it (the
+    landmarks' box turned level with the eyes, 1.5x): ~1 ms CPU; its landmarks lie within
+    ~0.02 inter-ocular distances (median) of mien's. A clear face scores a logit of ~18-33
+    depending on the person, light and expression; a hand over the face drops it by ~5-20.
+    With a reference the evidence is the drop below the track's own clear-frame level; with
+    none, the drop below a generic 28 (weak: clear London faces go down to 18).
 ``lips``
     The lips' redness against the skin around them (Lab ``a*``), the lower of the two
     mouth halves, as a share of the track's own clear-frame value: a hand or an object over
     either half takes the lips' colour away. Skin alone cannot tell a hand from a cheek;
-    the lips are the one part of the lower face whose colour skin does not have.
+    the lips are the one part of the lower face whose colour skin does not have. A broad
+    smile thins and pales the lips to ~half their contrast, so evidence starts below half.
+    Off when the reference lips are hardly redder than skin (grey video).
 ``area``
-    The lower face, warped to the canonical face (a 48 x 56 template sampled through the
-    mesh's triangles), against the track's running per-pixel Lab mean and spread (colour
-    normalised by the frame's median skin colour): the share of pixels far outside it.
-    Dark, coloured or differently lit objects show here; a hand of the face's own colour
-    mostly does not.
+    The lower face warped to the canonical face (a 48 x 56 template sampled through the
+    mesh's triangles, :func:`template`) against the track's running per-pixel Lab mean and
+    spread, colour taken relative to the frame's median skin colour: the share of pixels
+    far outside it. Dark, coloured or differently lit objects show here; a hand of the
+    face's own colour mostly does not.
+``previous``
+    Hysteresis: evidence :data:`_STICKY` when the track's previous frame scored occluded (a
+    hand stays a while; its partly covering frames should not flicker the edit on and off).
 
 The track's reference (:class:`FaceAppearance`) is learned only from frames the caller
-judged clear. Before it has :data:`MIN_REFERENCE_FRAMES` frames, only the generic flag cue
-(and lips less red than skin) count.
+judged clear, with limits on drift (see its docstring). Before it has
+:data:`MIN_REFERENCE_FRAMES` frames, only the generic flag cue and lips less red than skin
+count, so a track that *starts* with a hand on the face is mostly missed.
 
-Cost at 640x360 with a ~150-pixel face: ~1 ms template + ~1 ms landmark network (CPU).
+Cost (benchmarks/occlusion.py): ~2-3 ms CPU per frame at 640x360 (score and update), of
+which ~1 ms the landmark network and ~0.4 ms the template.
 """
 
 from __future__ import annotations
@@ -72,7 +81,7 @@ _LIP_MIN_CONTRAST = 1.0
 # Area cue: a pixel is anomalous beyond _AREA_Z spreads; evidence ramps over the share of
 # anomalous lower-face pixels. Spread floors (L*, a*, b*) keep a still reference tolerant.
 _AREA_Z = 4.0
-_AREA_FLOOR = np.array([8.0, 2.5, 2.5], np.float32)
+_AREA_FLOOR = np.array([4.0, 2.0, 2.0], np.float32)
 _AREA_RAMP = (0.10, 0.30)
 # Running reference: first frames averaged, then exponential forgetting. The flag
 # reference is the _FLAG_QUANTILE percentile of the last _HISTORY clear frames; a new
@@ -82,6 +91,11 @@ _HISTORY = 90
 _FLAG_QUANTILE = 75
 _FLAG_STEP = 4.0
 _LIP_STEP = 0.6
+# A frame flagged by the template alone (flag and lips evidence below _CREEP_CALM) still
+# teaches the template reference, at _CREEP a frame: a lasting change of light is learned
+# in a few seconds instead of passing the rest of the clip through.
+_CREEP = 0.01
+_CREEP_CALM = 0.2
 # Hysteresis: evidence added when the track's previous frame scored occluded (a hand
 # stays a while; leaving needs the other cues below 1 - (1 - 0.5) / (1 - _STICKY)).
 _STICKY = 0.25
@@ -371,18 +385,11 @@ class FaceAppearance:
         feats = self._features(pixels, face)
         ready = self.ready
         self.frames += 1
-        lab = feats.lab
         if self._mean is None:
-            self._mean = lab.copy()
-            self._var = np.zeros_like(lab)
+            self._mean = feats.lab.copy()
+            self._var = np.zeros_like(feats.lab)
         else:
-            rate = max(_EMA, 1.0 / self.frames)
-            d = lab - self._mean
-            # Winsorise: one frame moves a pixel's mean by at most 3 spreads.
-            spread = np.sqrt(self._var + _AREA_FLOOR ** 2)
-            d = np.clip(d, -3 * spread, 3 * spread)
-            self._mean += rate * d
-            self._var = (1 - rate) * (self._var + rate * d * d)
+            self._learn_template(feats.lab, max(_EMA, 1.0 / self.frames))
         if feats.flag is not None:
             flag = feats.flag
             if ready and self.flag is not None:
@@ -392,6 +399,14 @@ class FaceAppearance:
         if ready and self.lips is not None:
             lips = tuple(max(c, _LIP_STEP * r) for c, r in zip(lips, self.lips))
         self._lips.append(lips)
+
+    def _learn_template(self, lab: np.ndarray, rate: float) -> None:
+        d = lab - self._mean
+        # Winsorise: one frame moves a pixel's mean by at most 3 spreads.
+        spread = np.sqrt(self._var + _AREA_FLOOR ** 2)
+        d = np.clip(d, -3 * spread, 3 * spread)
+        self._mean += rate * d
+        self._var = (1 - rate) * (self._var + rate * d * d)
 
     @property
     def ready(self) -> bool:
@@ -498,4 +513,10 @@ def occlusion(pixels: np.ndarray, face: Face, appearance: FaceAppearance | None)
     if appearance is not None:
         appearance._scored = (pixels, face, score)
         appearance.last_cues = evidence
+        if (score >= OCCLUDED and appearance.ready and evidence["area"] > 0
+                and evidence["flag"] < _CREEP_CALM and evidence["lips"] < _CREEP_CALM):
+            # Only the template disagrees, for frames on end: a change of light or make-up
+            # rather than a hand (which moves the face flag or hides the lips). Creep toward
+            # it so the track is not passed through for good.
+            appearance._learn_template(appearance._features(pixels, face).lab, _CREEP)
     return score
