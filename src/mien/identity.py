@@ -225,6 +225,7 @@ def _embed(chips: list[np.ndarray]) -> np.ndarray:
         except (OSError, ValueError) as exc:
             log.warning("identity helper process failed (%s); describing faces in this process", exc)
             helper.failed = True
+            helper.proc.kill()  # its pipe may hold half an answer: start_helper starts another
         finally:
             helper.lock.release()
     _, model = _model()
@@ -335,13 +336,19 @@ def start_helper() -> bool:
         MissingDependencyError: the descriptor weights are not installed.
     """
     global _helper
-    if not HELPER:
+    # A frozen application's sys.executable is the application, not a Python.
+    if not HELPER or not sys.executable or getattr(sys, "frozen", False):
         return False
     with _helper_guard:
         if _helper is not None and (_helper.pid != os.getpid() or _helper.proc.poll() is not None):
             _helper = None  # a fork's copy, or it ended: start another
         if _helper is None:
-            _helper = _Helper()
+            try:
+                _helper = _Helper()
+            except OSError as exc:
+                log.warning("could not start the identity helper process (%s); describing faces in this process",
+                            exc)
+                return False
             atexit.register(_helper.close)
         return _helper.usable()
 
