@@ -579,6 +579,8 @@ class VideoWriter:
         frames_written: frames encoded so far.
         changed_boxes: frames in which some pixels differed from ``frame.pixels`` (the rest
             were encoded from the source planes untouched).
+        last_encoded: the ``av.VideoFrame`` last handed to the encoder (see
+            :meth:`handed_pixels`).
     """
 
     def __init__(
@@ -622,6 +624,7 @@ class VideoWriter:
         self._ain = None
         self._last_pts: int | None = None
         self._last_index = -1
+        self.last_encoded = None  # the av.VideoFrame last handed to the encoder
         self._audio_iter = None
         self._audio_next = None
         self._tmp = _create_temp(self.path)
@@ -853,9 +856,24 @@ class VideoWriter:
                              param="codec") from exc
         for p in packets:
             self._out.mux(p)
+        self.last_encoded = out
         self._last_pts = pts
         self._last_index = frame.index
         self.frames_written += 1
+
+    def handed_pixels(self) -> np.ndarray:
+        """The last frame handed to the encoder, decoded as the reader would: ``(H, W, 3)``
+        uint8 RGB, upright. Compare it with ``frame.pixels`` to check that pixels outside the
+        edit reached the encoder unchanged, whatever the (lossy) codec does next."""
+        f = self.last_encoded
+        if f is None:
+            raise InputError("no frame has been written yet", param="frame")
+        if f.format.name in _PLANAR:
+            rgb = yuv_to_rgb(_plane_views(f), self._model, _PLANAR[f.format.name][:2])
+        else:
+            rgb = f.to_ndarray(format="rgb24")
+        k = (-self.info.rotation // 90) % 4
+        return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
     def _patch(self, planes: list[np.ndarray], new: np.ndarray, old: np.ndarray) -> bool:
         """Convert the changed pixels of ``new`` (vs ``old``, both stored-orientation RGB) into ``planes``.
