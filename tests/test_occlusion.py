@@ -92,11 +92,14 @@ def _refit(pixels, face):
     return detect.track(pixels, face) or face
 
 
-def test_clean_photo_is_clear_with_and_without_reference(london_faces, reference):
+def test_clean_photo_is_clear_with_and_without_reference(data, london_faces, reference):
     _, _, h, hface, _ = london_faces
     # another expression than the reference's (neutral -> smile) is not an occlusion
     assert occlusion(h, hface, copy.deepcopy(reference)) < 0.2
     assert occlusion(h, hface, None) < 0.2
+    for i in (0, 300):  # the clip's clear frames, each on its own
+        pixels = _frame(data, i)
+        assert occlusion(pixels, detect.analyze(pixels)[0], None) < 0.2
 
 
 def test_synthetic_hand_over_mouth_is_flagged(london_faces, reference):
@@ -144,6 +147,22 @@ def test_real_hand_over_face_is_flagged(data, talking_track, i):
     face = detect.track(pixels, last)
     assert face is not None  # MediaPipe still fits a face behind the hand
     assert occlusion(pixels, face, copy.deepcopy(reference)) >= OCCLUDED
+
+
+@pytest.mark.parametrize("i", [75, 110])
+def test_hand_over_the_whole_mouth_is_flagged_without_reference(data, i):
+    """A track that starts with the hand on: the generic cues (lips hardly redder than the
+    skin, a low face flag) still see a hand covering both halves of the mouth."""
+    pixels = _frame(data, i)
+    face = detect.analyze(pixels)[0]
+    assert occlusion(pixels, face, None) >= OCCLUDED
+    assert occlusion(pixels, face, FaceAppearance()) >= OCCLUDED
+
+
+def test_synthetic_hand_is_flagged_without_reference(london_faces):
+    _, _, h, hface, skin = london_faces
+    covered = _hand(h, hface, skin)
+    assert occlusion(covered, _refit(covered, hface), None) >= OCCLUDED
 
 
 def test_real_clear_frame_later_is_clear(data, talking_track):

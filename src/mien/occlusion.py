@@ -20,7 +20,10 @@ evidence in ``[0, 1]`` and combined by a noisy-OR (``1 - prod(1 - p)``), plus hy
     either half takes the lips' colour away. Skin alone cannot tell a hand from a cheek;
     the lips are the one part of the lower face whose colour skin does not have. A broad
     smile thins and pales the lips to ~half their contrast, so evidence starts below half.
-    Off when the reference lips are hardly redder than skin (grey video).
+    Without a reference (and as a floor with one), the contrast is judged against the
+    skin's own colourfulness: lips hardly redder than the skin (< 0.1 of its chroma; clear
+    faces here >= 0.09, median 0.55) count as hidden. Grey video: only lips less red than
+    the skin count.
 ``area``
     The lower face warped to the canonical face (a 48 x 56 template sampled through the
     mesh's triangles, :func:`template`) against the track's running per-pixel Lab mean and
@@ -33,8 +36,9 @@ evidence in ``[0, 1]`` and combined by a noisy-OR (``1 - prod(1 - p)``), plus hy
 
 The track's reference (:class:`FaceAppearance`) is learned only from frames the caller
 judged clear, with limits on drift (see its docstring). Before it has
-:data:`MIN_REFERENCE_FRAMES` frames, only the generic flag cue and lips less red than skin
-count, so a track that *starts* with a hand on the face is mostly missed.
+:data:`MIN_REFERENCE_FRAMES` frames only the generic cues count (lips hardly redder than
+the skin, a low face flag): a track that *starts* with a hand on the face is caught while
+the hand covers the lips, and may learn a hand that covers only a cheek or an eye.
 
 Cost (benchmarks/occlusion.py): ~2-3 ms CPU per frame at 640x360 (score and update), of
 which ~1 ms the landmark network and ~0.4 ms the template.
@@ -78,6 +82,11 @@ _FLAG_RAMP_GENERIC = (10.0, 20.0)
 # is off when the reference lips are hardly redder than skin (grey or washed-out video).
 _LIP_RAMP = (0.5, 0.15)
 _LIP_MIN_CONTRAST = 1.0
+# Generic lips cue, without a reference: the lower half's contrast divided by the skin's
+# chroma. Clear: talking clip >= 0.25, man clip >= 0.16, London 1st percentile 0.09 (pale
+# lips), median 0.55; a hand over the mouth (talking clip) median 0.04.
+_LIP_RAMP_GENERIC = (0.10, 0.0)
+_SKIN_MIN_CHROMA = 4.0
 # Area cue: a pixel is anomalous beyond _AREA_Z spreads; evidence ramps over the share of
 # anomalous lower-face pixels. Spread floors (L*, a*, b*) keep a still reference tolerant.
 _AREA_Z = 4.0
@@ -310,27 +319,30 @@ def face_flag(pixels: np.ndarray, face: Face) -> tuple[float, np.ndarray] | None
 # --------------------------------------------------------------------------- features
 
 class _Features:
-    """What one frame contributes: normalised Lab template, lip contrasts, flag."""
+    """What one frame contributes: normalised Lab template, lip contrasts, the skin's
+    chroma (``|(a*, b*)|``), flag."""
 
-    __slots__ = ("lab", "lips", "flag")
+    __slots__ = ("lab", "lips", "chroma", "flag")
 
-    def __init__(self, lab: np.ndarray, lips: tuple[float, float], flag: float | None) -> None:
+    def __init__(self, lab: np.ndarray, lips: tuple[float, float], chroma: float, flag: float | None) -> None:
         self.lab = lab
         self.lips = lips
+        self.chroma = chroma
         self.flag = flag
 
 
 def _features(pixels: np.ndarray, face: Face) -> _Features:
     _, _, masks = _template_geometry()
     lab = _lab(template(pixels, face))
-    lab -= np.median(lab[masks["skin"]], axis=0)  # the frame's skin colour is the zero
+    skin = np.median(lab[masks["skin"]], axis=0)
+    lab -= skin  # the frame's skin colour is the zero
     a = lab[..., 1]
     lips = tuple(
         float(a[masks[f"lip_{side}"]].mean() - np.median(a[masks[f"ring_{side}"]]))
         for side in ("left", "right")
     )
     found = face_flag(pixels, face)
-    return _Features(lab, lips, None if found is None else found[0])
+    return _Features(lab, lips, float(np.hypot(skin[1], skin[2])), None if found is None else found[0])
 
 
 def _check(pixels, face) -> np.ndarray:
@@ -470,12 +482,16 @@ def cues(pixels: np.ndarray, face: Face, appearance: FaceAppearance | None = Non
             out["flag"] = _ramp(ref.flag - feats.flag, *_FLAG_RAMP)
         else:
             out["flag"] = _ramp(_FLAG_GENERIC - feats.flag, *_FLAG_RAMP_GENERIC)
+    # Generic (any face): lips hardly redder than the skin around them, for the skin's own
+    # colourfulness; in grey video only lips less red than skin count.
+    if feats.chroma >= _SKIN_MIN_CHROMA:
+        out["lips"] = _ramp(min(feats.lips) / feats.chroma, *_LIP_RAMP_GENERIC)
+    else:
+        out["lips"] = _ramp(-min(feats.lips), 0.0, 3.0)
     ref_lips = None if ref is None else ref.lips
     if ref_lips is not None and min(ref_lips) >= _LIP_MIN_CONTRAST:
         ratio = min(c / r for c, r in zip(feats.lips, ref_lips))
-        out["lips"] = _ramp(ratio, *_LIP_RAMP)
-    else:
-        out["lips"] = _ramp(-min(feats.lips), 0.0, 3.0)  # lips less red than the skin around them
+        out["lips"] = max(out["lips"], _ramp(ratio, *_LIP_RAMP))
     if ref is not None:
         _, _, masks = _template_geometry()
         spread2 = ref._var + _AREA_FLOOR ** 2
