@@ -172,10 +172,19 @@ def test_not_a_media_file(tmp_path):
     assert "\n" not in str(e.value) and e.value.param == "video"
 
 
-def test_image_given_as_video():
-    img = Path(__file__).parent / "data" / "lisa" / "lisa1.jpg"
-    with pytest.raises(InputError, match="is an image"):
-        read_video(img)
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".mp4"])
+def test_image_given_as_video(tmp_path, suffix):
+    """A photo, also one misnamed .mp4: refused as an image."""
+    import cv2
+
+    img = cv2.imread(str(Path(__file__).parent / "data" / "lisa" / "lisa1.jpg"))
+    p = tmp_path / f"photo{suffix}"
+    cv2.imwrite(str(p.with_suffix(".png" if suffix == ".png" else ".jpg")), img)
+    if suffix == ".mp4":
+        p.write_bytes(p.with_suffix(".jpg").read_bytes())
+    with pytest.raises(InputError, match="is an image") as e:
+        read_video(p)
+    assert "mien edit" in str(e.value)
 
 
 def test_audio_only_file(tmp_path):
@@ -642,3 +651,9 @@ def test_frames_handed_to_encoder_are_exact_outside_the_edit(tmp_path, rotation)
             keep[y0 - 1:y1 + 1, x0 - 1:x1 + 1] = False
             assert np.array_equal(got[keep], f.pixels[keep])
             assert np.abs(got[~keep].astype(int) - e[~keep]).mean() < 2
+
+
+def test_motion_jpeg_video_is_a_video(tmp_path):
+    src = make_clip(tmp_path / "mj.mkv", list(range(5)), codec="mjpeg", pix_fmt="yuvj420p", time_base=Fraction(1, 25))
+    with read_video(src) as r:
+        assert r.info.codec == "mjpeg" and sum(1 for _ in r) == 5

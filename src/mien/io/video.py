@@ -315,9 +315,8 @@ class VideoReader:
             raise InputError(f"{self.path}: has no video stream ({kind}); give a video file", param="video")
         stream = container.streams.video[0]
         cname = stream.codec_context.codec.canonical_name if stream.codec_context else "unknown"
-        if "_pipe" in fmt or fmt in {"image2", "webp", "png", "apng"} or (
-            cname in _IMAGE_CODECS and (stream.frames or 0) <= 1
-        ):
+        single = stream.frames == 1 or (not stream.frames and not stream.duration and not container.duration)
+        if "_pipe" in fmt or fmt in {"image2", "webp", "png", "apng"} or (cname in _IMAGE_CODECS and single):
             raise InputError(f"{self.path}: is an image, not a video; edit photos with `mien edit`", param="video")
         first = None
         try:
