@@ -657,3 +657,12 @@ def test_motion_jpeg_video_is_a_video(tmp_path):
     src = make_clip(tmp_path / "mj.mkv", list(range(5)), codec="mjpeg", pix_fmt="yuvj420p", time_base=Fraction(1, 25))
     with read_video(src) as r:
         assert r.info.codec == "mjpeg" and sum(1 for _ in r) == 5
+
+
+def test_output_path_checks(tmp_path):
+    with pytest.raises(InputError, match="folder does not exist"):
+        V.check_video_output_path(tmp_path / "nope" / "o.mp4")
+    (tmp_path / "d.mp4").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        V.check_video_output_path(tmp_path / "d.mp4")
+    assert V.check_video_output_path(tmp_path / "o.MOV") == tmp_path / "o.MOV"
