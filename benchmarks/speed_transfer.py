@@ -5,20 +5,21 @@ face is about 1000 px wide, as in a phone portrait), then times, over several ru
 one warm-up (models loaded once, as for any user of a Session), the wall time and the
 CPU time of this process (``time.process_time``: all its threads), each the minimum over
 the runs (the machine may be shared: the minimum is the least disturbed run; the median
-wall time is printed too):
+wall time is printed too). The floor and the transfers take turns, run by run, so that
+they see the same load:
 
   floor           what any tool must do: decode both JPEGs (in parallel, as
                   transfer_files does) and encode the result
-
-CPU time includes the identity helper process's (mien.identity.start_helper: a second
-dlib in its own process, since dlib holds the GIL). The transfer is also timed without
-the helper (identity.HELPER = False), interleaved with the other two.
   end to end      transfer_files: decode both JPEGs, analyse both (a fresh Session per
                   photo every run), identity check, scene, plan, full-resolution warp
                   and blend, encode the JPEG; and its ratio to the floor (target <= 3x)
   stages          decode, analysis of one photo (Session), identity check, scene,
                   working-resolution plan (fields, masks, light, flow), full-resolution
                   execute, encode
+
+CPU time includes the identity helper process's (mien.identity.start_helper: a second
+dlib in its own process, since dlib holds the GIL). The transfer is also timed without
+the helper (identity.HELPER = False), interleaved with the other two.
 
     .venv/bin/python benchmarks/speed_transfer.py [--runs 15]
 """
@@ -69,7 +70,7 @@ class Timing:
 def cpu_time() -> float:
     """CPU seconds of this process and of the identity helper process, if running."""
     total = time.process_time()
-    helper = identity._helper
+    helper = getattr(identity, "_helper", None)
     if helper is not None and helper.proc.poll() is None:
         try:
             fields = Path(f"/proc/{helper.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
