@@ -179,3 +179,15 @@ def test_bad_paths(tmp_path):
         edit_video(tmp_path / "missing.mp4", tmp_path / "o.mp4", smile=0.5)
     with pytest.raises(InputError, match="video type"):
         edit_video(MAN, tmp_path / "o.jpg", smile=0.5)
+
+
+def test_a_video_re_acted_by_another_keeps_its_own_timeline_and_audio(tmp_path):
+    out = tmp_path / "reacted.mp4"
+    summary = reenact(WOMAN, MAN, out, strength=1.0)
+    before, after = frames(WOMAN), frames(out)
+    assert summary.frames == len(after) == len(before) == 48
+    assert audio_packets(out) == audio_packets(WOMAN)
+    moved = [np.abs(a.astype(int) - b.astype(int)).max() > 16 for a, b in zip(before, after)]
+    assert sum(moved) >= 40
+    with pytest.raises(InputError, match="pose"):
+        reenact(WOMAN, MAN, tmp_path / "x.mp4", pose="mirror")
