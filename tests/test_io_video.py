@@ -242,6 +242,11 @@ def test_unsupported_codecs_for_writing(tmp_path):
             VideoWriter(tmp_path / "o.webm", r, codec="libx264")
         with pytest.raises(InputError, match="unknown video type"):
             VideoWriter(tmp_path / "o.gif", r)
+        with pytest.raises(InputError, match="preset must be") as e:
+            VideoWriter(tmp_path / "o.mp4", r, preset="quick")
+        assert "veryfast" in e.value.allowed
+        with pytest.raises(InputError, match="quality"):
+            VideoWriter(tmp_path / "o.mp4", r, quality=80)
     assert list(tmp_path.iterdir()) == []  # refused before any file was made
 
 

@@ -533,6 +533,7 @@ def check_video_output_path(out: str | os.PathLike, inputs: list[str | os.PathLi
     return out
 
 
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 _MUXER_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration"}
 _VIDEO_CODECS_HINT = "libx264, libx265, libvpx-vp9, ffv1, mpeg4"
 
@@ -611,6 +612,13 @@ class VideoWriter:
         if enc.type != "video":
             raise InputError(f"{codec!r} is not a video codec; use one of {_VIDEO_CODECS_HINT}", param="codec",
                              allowed=_VIDEO_CODECS_HINT)
+        if enc.name in {"libx264", "libx265"} and preset not in _PRESETS:
+            raise InputError(f"preset must be one of {', '.join(_PRESETS)}, got {preset!r}", param="preset",
+                             allowed=", ".join(_PRESETS))
+        top = 63 if enc.name == "libvpx-vp9" else 51
+        if not (isinstance(quality, (int, np.integer)) and 0 <= quality <= top):
+            raise InputError(f"quality (CRF) must be a whole number from 0 (best) to {top}, got {quality!r}",
+                             param="quality", allowed=f"0 to {top}")
         if audio_path is not None and not audio_path.exists():
             raise InputError(f"{audio_path}: audio file does not exist; check the path", param="audio")
         self.codec = enc.name
