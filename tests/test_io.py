@@ -392,3 +392,15 @@ def test_write_resets_orientation_of_a_callers_photo(tmp_path, ext):
         out16 = write_photo(tmp_path / f"out16.{ext}", deep.pixels, like=deep)
         with Image.open(out16) as im:
             _assert_camera_exif(im.getexif(), f"16-bit {ext}")
+
+
+def test_outputs_get_the_usual_file_permissions(tmp_path):
+    """Written through a private temporary file, the output still gets 0666 minus the umask."""
+    import os
+    import stat
+
+    out = tmp_path / "out.png"
+    write_photo(out, np.zeros((64, 64, 3), np.uint8))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask

@@ -327,6 +327,8 @@ def write_photo(
     exif_bytes = _edited_exif(like.exif if like is not None else None)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); an output gets the usual permissions.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         if deep:
             _write_16bit(Path(tmp), fmt, pixels, alpha, grey, icc, exif_bytes)
@@ -337,6 +339,18 @@ def write_photo(
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` would set it for every
+    thread for a moment); 0o022 where the system does not say."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _edited_exif(exif_bytes: bytes | None) -> bytes:
