@@ -222,8 +222,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--synthetic", type=int, default=62, help="London people for synthetic occluders (0: none)")
     ap.add_argument("--sheet", type=Path, help="write a per-frame score plot of the talking clip here (PNG)")
+    ap.add_argument("--without", action="append", default=[], choices=("flag", "lips", "area", "edges", "previous"),
+                    help="switch a cue off (ablation; repeatable)")
     args = ap.parse_args(argv)
     detect.load()
+    if args.without:
+        import mien.occlusion as module
+
+        real = module.cues
+
+        def ablated(*a, **k):
+            out = real(*a, **k)
+            out.update({c: 0.0 for c in args.without})
+            return out
+
+        module.cues = ablated
+        print(f"cues switched off: {', '.join(args.without)}")
 
     talking = list(frames(TALKING))
     scores, rows, cpu, wall = run_clip(talking)
@@ -233,11 +247,12 @@ def main(argv=None) -> int:
     flagged = scores >= OCCLUDED
     print(f"  flagged frames: {ranges(flagged)}")
     print(f"  missed occluded: {ranges(~flagged & (labels == 1))}; false flags: {ranges(flagged & (labels == 0))}")
-    for cue in ("flag", "lips", "area", "previous"):
+    for cue in ("flag", "lips", "area", "edges", "previous"):
         v = np.array([r.get(cue, np.nan) for r in rows])
         print(f"  cue {cue}: median evidence clear {np.nanmedian(v[labels == 0]):.2f}, "
               f"occluded {np.nanmedian(v[labels == 1]):.2f}; alone >= 0.5 on "
-              f"{np.mean(v[labels == 1] >= 0.5):.0%} of occluded, {np.mean(v[labels == 0] >= 0.5):.0%} of clear")
+              f"{np.mean(v[labels == 1] >= 0.5):.0%} of occluded, {np.mean(v[labels == 0] >= 0.5):.0%} of clear "
+              f"(max on clear {np.nanmax(v[labels == 0]):.2f})")
     logit = np.array([r.get("logit", np.nan) for r in rows])
     print(f"  face-flag logit: clear median {np.nanmedian(logit[labels == 0]):.1f} "
           f"(5th pct {np.nanpercentile(logit[labels == 0], 5):.1f}), occluded median "
@@ -282,8 +297,10 @@ def main(argv=None) -> int:
                   f"flagged {np.mean(with_ref >= OCCLUDED):.0%} with reference, "
                   f"{np.mean(without >= OCCLUDED):.0%} without; cue alone >= 0.5 (with reference): "
                   + ", ".join(f"{c} {np.mean([r[3][c] >= 0.5 for r in rows if r[0] == kind]):.0%}"
-                              for c in ("flag", "lips", "area")))
+                              for c in ("flag", "lips", "area", "edges")))
             if kind == "clean":
+                print("  max evidence on clean photos (with reference): " + ", ".join(
+                    f"{c} {max(r[3][c] for r in rows if r[0] == kind):.2f}" for c in ("flag", "lips", "area", "edges")))
                 print("  clean photos flagged: " + (", ".join(
                     f"{Path(r[4]).name} {r[1]:.2f} {dict((c, round(r[3][c], 2)) for c in ('flag', 'lips', 'area'))}"
                     for r in rows if r[0] == kind and r[1] >= OCCLUDED) or "none"))

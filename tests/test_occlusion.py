@@ -278,3 +278,30 @@ def test_a_lasting_change_of_light_is_learned_but_a_hand_is_not(london_faces, re
     held = copy.deepcopy(reference)
     scores = [occlusion(covered.copy(), face, held) for _ in range(150)]
     assert min(scores) >= OCCLUDED
+
+
+def test_finger_edges_over_a_cheek_are_new_edges(london_faces):
+    """Dark gaps between fingers of the face's own colour: no colour change to speak of, but
+    edges where the track's face has none."""
+    _, _, h, hface, _ = london_faces
+    appearance = FaceAppearance()
+    for _ in range(3):
+        appearance.update(h, hface)
+    gaps = h.copy()
+    p = hface.points
+    s = hface.size
+    start = p[[205, 50, 101]]  # the subject's right cheek, below the eye to the mouth's side
+    for j in range(5):
+        a = start.mean(0) + np.array([-0.15 * s, (j - 1) * 0.09 * s])
+        b = a + np.array([0.4 * s, 0.12 * s])
+        line = np.zeros(h.shape[:2], np.uint8)
+        cv2.line(line, tuple(int(v) for v in a.round()), tuple(int(v) for v in b.round()), 1, 3, cv2.LINE_AA)
+        gaps[line > 0] = (gaps[line > 0] * 0.55).astype(np.uint8)
+    occlusion(gaps, hface, appearance)
+    assert appearance.last_cues["edges"] >= 0.5
+    assert appearance.last_cues["area"] < 0.5
+    clean = FaceAppearance()
+    for _ in range(3):
+        clean.update(h, hface)
+    occlusion(h.copy(), hface, clean)
+    assert clean.last_cues["edges"] == 0
