@@ -191,3 +191,23 @@ def test_a_video_re_acted_by_another_keeps_its_own_timeline_and_audio(tmp_path):
     assert sum(moved) >= 40
     with pytest.raises(InputError, match="pose"):
         reenact(WOMAN, MAN, tmp_path / "x.mp4", pose="mirror")
+
+
+def test_several_people_only_the_chosen_face_is_edited(tmp_path):
+    """The man and the woman side by side: --face 1 (the right one) edits her only."""
+    pair = tmp_path / "pair.mkv"
+    import dataclasses
+
+    with read_video(MAN) as man, read_video(WOMAN) as woman:
+        wide = dataclasses.replace(woman.info, width=1280, coded_width=1280)
+        with VideoWriter(pair, wide, lossless=True, audio=False, codec="ffv1") as writer:
+            for a, b in zip(man, woman):
+                px = np.concatenate([a.pixels, b.pixels], axis=1)
+                writer.write(px, type(b)(b.index, b.time, px, b.pts, b.time_base, b.duration))
+    out = tmp_path / "out.mkv"
+    summary = edit_video(pair, out, face=1, smile=0.8, lossless=True, codec="ffv1")
+    src, res = frames(pair), frames(out)
+    assert summary.edited >= 40
+    for a, b in zip(src, res):
+        assert np.array_equal(a[:, :640], b[:, :640])
+    assert sum(not np.array_equal(a[:, 640:], b[:, 640:]) for a, b in zip(src, res)) >= 40
