@@ -316,7 +316,7 @@ def main(argv=None) -> int:
             if np.isfinite(s):
                 plot[int((1 - s) * (h - 1)), 2 * i:2 * i + 2] = (0, 0, 0)
         plot[int((1 - OCCLUDED) * (h - 1))] = (0, 0, 255)
-        write_photo(plot, args.sheet)
+        write_photo(args.sheet, plot)
         print(f"wrote {args.sheet}")
     return 0
 

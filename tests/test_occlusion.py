@@ -305,3 +305,15 @@ def test_finger_edges_over_a_cheek_are_new_edges(london_faces):
         clean.update(h, hface)
     occlusion(h.copy(), hface, clean)
     assert clean.last_cues["edges"] == 0
+
+
+@pytest.mark.parametrize("turns", [1, 2])
+def test_turned_frames_score_alike(london_faces, turns):
+    """The flag crop is levelled by the eyes and the template follows the mesh: a frame
+    turned by 90 or 180 degrees scores as the upright one."""
+    _, _, h, hface, skin = london_faces
+    covered = _hand(h, hface, skin)
+    for image, expect_occluded in ((h, False), (covered, True)):
+        turned = np.ascontiguousarray(np.rot90(image, turns))
+        face = detect.analyze(turned)[0]
+        assert (occlusion(turned, face, None) >= OCCLUDED) == expect_occluded
