@@ -269,19 +269,29 @@ def output_format(path: str | os.PathLike) -> str:
 
 def check_output_path(out: str | os.PathLike, inputs: list[str | os.PathLike] = ()) -> Path:
     """Validate an output path before any work: known type, folder exists, not an input."""
-    out = Path(out)
     output_format(out)
+    return check_writable(out, inputs, "edited.jpg")
+
+
+def check_writable(out: str | os.PathLike, inputs: list[str | os.PathLike] = (), example: str = "edited.jpg") -> Path:
+    """An output path whose folder exists, that is not a folder and is none of ``inputs``.
+
+    Raises:
+        InputError: with ``param="output"``; the message says what to do.
+    """
+    out = Path(out)
     if not out.parent.exists():
-        raise InputError(f"{out.parent}: folder does not exist; create it or choose another -o")
+        raise InputError(f"{out.parent}: folder does not exist; create it or choose another -o", param="output")
     if out.is_dir():
-        raise InputError(f"{out} is a folder; give a file name such as {out / 'edited.jpg'}")
+        raise InputError(f"{out} is a folder; give a file name such as {out / example}", param="output")
     for src in inputs:
         src = Path(src)
         same = out.resolve() == src.resolve()
         if not same and out.exists() and src.exists():
             same = os.path.samefile(out, src)
         if same:
-            raise InputError(f"{out} is also an input; mien never overwrites an input, choose another -o")
+            raise InputError(f"{out} is also an input; mien never overwrites an input, choose another -o",
+                             param="output")
     return out
 
 

@@ -56,7 +56,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
-from .photo import EDIT_NOTE
+from .photo import EDIT_NOTE, check_writable
 
 log = logging.getLogger(__name__)
 
@@ -510,7 +510,7 @@ def _why(exc: BaseException) -> str:
 def check_video_output_path(out: str | os.PathLike, inputs: list[str | os.PathLike] = ()) -> Path:
     """Validate a video output path before any work: known container, folder exists, not an input.
 
-    Same rules as :func:`mien.io.photo.check_output_path` (which only knows photo formats).
+    The rest as for photos (:func:`mien.io.photo.check_writable`).
     """
     out = Path(out)
     if out.suffix.lower() not in CONTAINERS:
@@ -518,19 +518,7 @@ def check_video_output_path(out: str | os.PathLike, inputs: list[str | os.PathLi
             f"{out}: unknown video type {out.suffix or '(none)'}; use one of {', '.join(CONTAINERS)}",
             param="output", allowed=", ".join(CONTAINERS),
         )
-    if not out.parent.exists():
-        raise InputError(f"{out.parent}: folder does not exist; create it or choose another -o", param="output")
-    if out.is_dir():
-        raise InputError(f"{out} is a folder; give a file name such as {out / 'edited.mp4'}", param="output")
-    for src in inputs:
-        src = Path(src)
-        same = out.resolve() == src.resolve()
-        if not same and out.exists() and src.exists():
-            same = os.path.samefile(out, src)
-        if same:
-            raise InputError(f"{out} is also an input; mien never overwrites an input, choose another -o",
-                             param="output")
-    return out
+    return check_writable(out, inputs, "edited.mp4")
 
 
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
