@@ -100,9 +100,9 @@ _SKIN_MIN_CHROMA = 4.0
 _AREA_Z = 4.0
 _AREA_RAMP = (0.10, 0.30)
 # Edges cue: a pixel's edge strength beyond _EDGE_Z spreads above the reference's; evidence
-# ramps over the largest share of such pixels in a cell of the face's skin (talking clip,
-# references from clear frames: clear frames 99th percentile 0.10, max 0.17; hand frames
-# 5th percentile 0.15, median 0.30).
+# ramps over the largest share of such pixels in a cell of the face's skin (talking clip
+# as the pipeline runs it: clear frames at most 0.19, hand frames median 0.35; a London
+# smile against its neutral reference below 0.15).
 _EDGE_Z = 3.0
 _EDGE_RAMP = (0.15, 0.40)
 # Spread floors of the template channels (L*, a*, b*, edge strength).
