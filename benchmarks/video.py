@@ -86,6 +86,7 @@ LONDON = DATA / "london"
 KEYS_WOMAN = "0s:none, 2s:happy@0.8, 15s:happy@0.8, 17s:none"
 IDSTEP = 6
 SHEET_STEP = 40
+TILE_W, TILE_H = 168, 210
 
 #: name -> (target emotion for the classifier, {clip stem: edit_video kwargs})
 EDITS = {
@@ -270,6 +271,13 @@ def measure(inp: dict, out: dict, changed: np.ndarray, target: str | None) -> di
            "changed": int(changed[:n].sum()),
            "jitter_in": jitter(li, both), "jitter_out": jitter(lo, both),
            "jitter_in_changed": jitter(li, ch), "jitter_out_changed": jitter(lo, ch)}
+    # The edit's own jitter: second difference of the displacement output - input over all
+    # mesh points (detection noise common to both frames cancels).
+    disp = (lo[:, :468, :2] - li[:, :468, :2]) / iod(li)[:, None, None]
+    e2 = np.abs(disp[2:] - 2 * disp[1:-1] + disp[:-2]).mean(axis=(1, 2))
+    for key, m in (("edit_jitter", both), ("edit_jitter_changed", ch)):
+        good = m[2:] & m[1:-1] & m[:-2]
+        res[key] = float(np.mean(e2[good])) if good.any() else np.nan
     fl_i, fl_o = inp["flicker"][:n], out["flicker"][:n]
     okf = both & ~np.isnan(fl_i) & ~np.isnan(fl_o)
     res["flicker_in"] = float(fl_i[okf].mean()) if okf.any() else np.nan
@@ -283,18 +291,29 @@ def measure(inp: dict, out: dict, changed: np.ndarray, target: str | None) -> di
     res["lips_mae_changed"] = float(np.nanmean(np.abs(oi - oo)[ch])) if ch.any() else np.nan
     cd = corner_drop(li) - corner_drop(lo)
     res["corner_lift_changed"] = float(np.nanmean(cd[ch])) if ch.any() else np.nan
+    # Whether the corners still move with the input's (a reenactment: with the driving clip's).
+    res["corner_corr"] = corr(np.where(ch, corner_drop(li), np.nan), np.where(ch, corner_drop(lo), np.nan))
     if target is not None:
         k = EMOTION_LABELS.index(target)
         lab_i = np.nanargmax(np.nan_to_num(inp["probs"][:n], nan=-1), axis=1)
         lab_o = np.nanargmax(np.nan_to_num(out["probs"][:n], nan=-1), axis=1)
         res["rate_in"] = float((lab_i[ch] == k).mean()) if ch.any() else np.nan
         res["rate_out"] = float((lab_o[ch] == k).mean()) if ch.any() else np.nan
+        conv = ch & (lab_i != k)
+        res["rate_converted"] = float((lab_o[conv] == k).mean()) if conv.any() else np.nan
+        res["rate_converted_n"] = int(conv.sum())
+        lost = ch & (lab_i == k)
+        res["rate_kept"] = float((lab_o[lost] == k).mean()) if lost.any() else np.nan
     di, do = inp["desc"][:n], out["desc"][:n]
     okd = ch & ~np.isnan(di[:, 0]) & ~np.isnan(do[:, 0])
     d = np.linalg.norm(di[okd] - do[okd], axis=1)
     res["id_median"] = float(np.median(d)) if d.size else np.nan
     res["id_worst"] = float(d.max()) if d.size else np.nan
     res["id_n"] = int(d.size)
+    # The same person's natural spread: input frame against the next sampled input frame.
+    rows = np.flatnonzero(~np.isnan(di[:, 0]))
+    nb = np.linalg.norm(di[rows[1:]] - di[rows[:-1]], axis=1) if rows.size > 1 else np.array([np.nan])
+    res["id_input_neighbours_median"] = float(np.median(nb))
     return res
 
 
@@ -386,7 +405,7 @@ def sheet(rows_src: list[tuple], dst: Path) -> None:
     from mien.io import write_photo
 
     n = len(rows_src[0][2])
-    idx = list(range(0, n, SHEET_STEP))
+    idx = list(range(0, n, min(SHEET_STEP, -(-n // 12))))
     rows = []
     for label, path, lms in rows_src:
         got = frames_at(path, idx)
@@ -394,14 +413,14 @@ def sheet(rows_src: list[tuple], dst: Path) -> None:
         for i in idx:
             img = got.get(i)
             if img is None:
-                row.append(np.full((150, 120, 3), 255, np.uint8))
+                row.append(np.full((TILE_H, TILE_W, 3), 255, np.uint8))
                 continue
             lm = lms[min(i, len(lms) - 1)]
             box = None if np.isnan(lm[0, 0]) else face_box(face_of(lm, img.shape), 0.62, 1.0, 1.0)
-            if box is not None:  # 120x150 tiles
+            if box is not None:  # TILE_W x TILE_H tiles
                 cx, h = (box[0] + box[2]) / 2, box[3] - box[1]
                 box = (cx - 0.4 * h, box[1], cx + 0.4 * h, box[3])
-            row.append(cv2.resize(tile(img, 150, box), (120, 150), interpolation=cv2.INTER_AREA))
+            row.append(cv2.resize(tile(img, TILE_H, box), (TILE_W, TILE_H), interpolation=cv2.INTER_AREA))
         rows.append(row)
     write_photo(dst, contact_sheet(rows, [f"f{i}" for i in idx], [label for label, _, _ in rows_src]))
 
@@ -498,8 +517,16 @@ def do_reenact(args, results: dict) -> None:
             # Against the driving clip: jitter, flicker (own hull), lip-opening correlation,
             # mouth corners, classifier agreement with the driving frame's label.
             n = min(len(drv["lm"]), len(o["lm"]))
-            everywhere = np.ones(n, bool)
-            r = measure(drv, o, everywhere, None)
+            # Frames the driving clip drove: those its tracker found usable (the same tracker
+            # as the whole-clip slider edit's, whose changed frames are exactly those); the
+            # others hold the last expression.
+            driven = np.ones(n, bool)
+            ref_meta = out / "woman_slider_s1.mp4.json"
+            if ref_meta.exists():
+                w = json.loads(ref_meta.read_text())["watch"]
+                driven = changed_mask({int(k): v for k, v in w.items()}, n)
+            r = measure(drv, o, driven, None)
+            r["edit_jitter"] = r["edit_jitter_changed"] = np.nan  # different faces: no displacement
             from mien import detect, identity
             from mien.io import read_photo
 
@@ -531,10 +558,11 @@ def print_row(tag: str, r: dict) -> None:
         return "   n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v * k:.{d}f}"
 
     print(f"{tag:<22} chg {r['changed']:>3}/{r['frames']:<3} jit x1e3 in {f(r['jitter_in'], 1e3)} out "
-          f"{f(r['jitter_out'], 1e3)} | flick in {f(r['flicker_in'])} out {f(r['flicker_out'])} | lips r "
+          f"{f(r['jitter_out'], 1e3)} edit {f(r.get('edit_jitter'), 1e3)} | flick in {f(r['flicker_in'])} out {f(r['flicker_out'])} | lips r "
           f"{f(r['lips_corr_changed'], d=3)} ({f(r['lips_corr_all'], d=3)}) | corner x100 "
-          f"{f(r['corner_lift_changed'], 100)} | rate {f(r.get('rate_in'), 100, 0)}%->{f(r.get('rate_out'), 100, 0)}% "
-          f"| id {f(r['id_median'], d=3)}/{f(r['id_worst'], d=3)} | box out {r.get('changed_box_outside', 'n/a')}",
+          f"{f(r['corner_lift_changed'], 100)} r {f(r.get('corner_corr'), d=2)} | rate {f(r.get('rate_in'), 100, 0)}%->{f(r.get('rate_out'), 100, 0)}% "
+          f"(conv {f(r.get('rate_converted'), 100, 0)}%) | id {f(r['id_median'], d=3)}/{f(r['id_worst'], d=3)} "
+          f"(nb {f(r.get('id_input_neighbours_median'), d=3)}) | box out {r.get('changed_box_outside', 'n/a')}",
           flush=True)
 
 
