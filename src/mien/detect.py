@@ -114,7 +114,7 @@ _NATIVE_LOG = re.compile(
 
 
 @contextmanager
-def _filtered_native_stderr():
+def filtered_native_stderr():
     """Keep MediaPipe's C++ log lines (written to file descriptor 2) out of stderr.
 
     Used only while the models load (that is when they print). File descriptor 2 is
@@ -163,7 +163,7 @@ class _Models:
         """Build the graphs and run each once (MediaPipe prints its log lines then)."""
         if self.mesh is not None:
             return
-        with _filtered_native_stderr():
+        with filtered_native_stderr():
             mp = self._mp()
             detectors = {
                 model: mp.solutions.face_detection.FaceDetection(model_selection=model,

@@ -272,7 +272,7 @@ class _FlagModel:
         except ImportError:
             self.missing = "ai-edge-litert"
             log.warning("ai-edge-litert is not installed: occlusion runs without the face-flag cue; "
-                        "install it with: .venv/bin/pip install 'mien[metrics]'")
+                        "install it with: .venv/bin/pip install ai-edge-litert==2.3.0 'ml-dtypes<0.5'")
             return False
         spec = import_util.find_spec("mediapipe")
         path = Path(spec.origin).parent / _LANDMARK_MODEL if spec and spec.origin else None
@@ -281,8 +281,14 @@ class _FlagModel:
             log.warning("mediapipe's face_landmark.tflite was not found: occlusion runs without "
                         "the face-flag cue")
             return False
-        interpreter = Interpreter(model_path=str(path), num_threads=1)
-        interpreter.allocate_tensors()
+        from .detect import filtered_native_stderr
+
+        # TensorFlow Lite prints "INFO: Created TensorFlow Lite XNNPACK delegate" to file
+        # descriptor 2 when the model is first built and run: keep it off the terminal.
+        with filtered_native_stderr():
+            interpreter = Interpreter(model_path=str(path), num_threads=1)
+            interpreter.allocate_tensors()
+            interpreter.invoke()
         self.input = interpreter.get_input_details()[0]["index"]
         outputs = {d["name"]: d["index"] for d in interpreter.get_output_details()}
         shapes = {d["name"]: int(np.prod(d["shape"])) for d in interpreter.get_output_details()}

@@ -93,6 +93,11 @@ class Tracker:
         if cut:
             log.info("scene cut: tracker reset")
             self._lose()
+            if self._appearance is not None:
+                # The face's look learned so far belongs to the previous shot's light.
+                from .occlusion import FaceAppearance
+
+                self._appearance = FaceAppearance()
         face = None
         if self.previous is not None:
             face = detect.track(pixels, self.previous)
