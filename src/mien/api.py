@@ -163,27 +163,22 @@ def transfer_files(pose: str | os.PathLike, expression: str | os.PathLike | Mapp
             identity.start_helper()
         except MienError as exc:
             log.debug("no identity helper: %s", exc)
-    # One thread that waits for the helper (without the GIL): each photo's descriptor as
-    # soon as its analysis is done, then the identity check.
-    with ThreadPoolExecutor(max_workers=1) as aside:
 
-        def open_session(path, name):
-            session = Session.open(path, name=name, progress=progress)
-            if check and len(session.faces) == 1 and identity.helper_ready():
-                state = session.faces[0]
-                aside.submit(lambda: state.plain_descriptor)
-            return session
+    def open_session(path, name):
+        return Session.open(path, name=name, progress=progress)
 
-        # Decoding and analysis release the GIL for most of their work: each photo is read
-        # and analysed in its own thread.
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            sessions = list(pool.map(open_session, inputs, names))
-        if isinstance(expression, Mapping):
-            result = transfer(sessions[0], dict(zip(expression, sessions[1:])), **options)
-        elif check and identity.helper_ready() and len(sessions[0].faces) == len(sessions[1].faces) == 1:
+    # Decoding and analysis release the GIL for most of their work: each photo is read and
+    # analysed in its own thread.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        sessions = list(pool.map(open_session, inputs, names))
+    if isinstance(expression, Mapping):
+        result = transfer(sessions[0], dict(zip(expression, sessions[1:])), **options)
+    elif check and identity.helper_ready() and len(sessions[0].faces) == len(sessions[1].faces) == 1:
+        # One thread waits for the helper (without the GIL) while this one renders.
+        with ThreadPoolExecutor(max_workers=1) as aside:
             result = _transfer_checked_aside(sessions[0], sessions[1], aside, **options)
-        else:
-            result = transfer(sessions[0], sessions[1], **options)
+    else:
+        result = transfer(sessions[0], sessions[1], **options)
     return write_photo(out, result, like=sessions[0].photo, protect=inputs)
 
 
