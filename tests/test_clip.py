@@ -211,3 +211,36 @@ def test_several_people_only_the_chosen_face_is_edited(tmp_path):
     for a, b in zip(src, res):
         assert np.array_equal(a[:, :640], b[:, :640])
     assert sum(not np.array_equal(a[:, 640:], b[:, 640:]) for a, b in zip(src, res)) >= 40
+
+
+def test_frames_observed_ahead_arrive_in_order_and_errors_reach_the_caller():
+    import threading
+
+    from mien.clip import _ahead
+
+    assert list(_ahead(iter(range(50)), size=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise InputError("damaged frame", param="video")
+
+    got = []
+    with pytest.raises(InputError, match="damaged"):
+        for x in _ahead(broken()):
+            got.append(x)
+    assert got == [1]
+    # A caller that stops early stops the producer too (no thread left running).
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+
+    for x in _ahead(endless(), size=2):
+        if x == 5:
+            break
+    assert not any(t.name == "mien-observe" and t.is_alive() for t in threading.enumerate())
+    assert len(produced) < 20

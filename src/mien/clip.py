@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 #: back in after it.
 FADE_FRAMES = 6
 #: Frames surveyed per second of video (fewer in long clips: at most :data:`MAX_SAMPLES`).
-SURVEY_RATE = 4.0
+SURVEY_RATE = 2.0
 MAX_SAMPLES = 150
 #: Each new eye-white measurement moves the filtered one by this fraction.
 SCLERA_FOLLOW = 0.2
@@ -353,11 +353,8 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
     return summary
 
 
-def _stream(reader, tracker: Tracker, emit, lookahead: int, needs_code: bool) -> None:
-    """Observe each frame, keep ``lookahead`` frames on either side of the one emitted."""
-    window: deque[_Item] = deque()
-    emitted = 0  # index (in the stream) of the next frame to emit
-    first = 0  # stream index of window[0]
+def _observed(reader, tracker: Tracker, needs_code: bool):
+    """Each frame with what the tracker saw in it, its head pose and (if needed) its code."""
     for vf in reader:
         obs = tracker.step(vf.pixels)
         item = _Item(vf, obs)
@@ -365,6 +362,66 @@ def _stream(reader, tracker: Tracker, emit, lookahead: int, needs_code: bool) ->
             item.pose = frame_of(obs.face.landmarks)
             if needs_code:
                 item.code = read(obs.face, item.pose.to_canonical(obs.face.landmarks))
+        yield item
+
+
+#: Frames decoded and observed ahead of the one being rendered (the observing thread's lead).
+OBSERVE_AHEAD = 8
+
+
+def _ahead(items, size: int = OBSERVE_AHEAD):
+    """``items`` produced by a second thread while the caller works on earlier ones.
+
+    Decoding, the face mesh and the encoder release the GIL, so observing the next frames
+    overlaps rendering and encoding this one (two cores: about the sum of the two stages
+    becomes the larger of them). Memory stays bounded by ``size`` frames; an error in the
+    producer is raised here, and stopping early (an error or Ctrl-C in the caller) stops
+    the producer.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as exc:  # handed to the consumer
+            box.put(exc)
+
+    worker = threading.Thread(target=produce, name="mien-observe", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def _stream(reader, tracker: Tracker, emit, lookahead: int, needs_code: bool) -> None:
+    """Observe each frame (in a second thread), keep ``lookahead`` frames on either side
+    of the one emitted."""
+    window: deque[_Item] = deque()
+    emitted = 0  # index (in the stream) of the next frame to emit
+    first = 0  # stream index of window[0]
+    for item in _ahead(_observed(reader, tracker, needs_code)):
         window.append(item)
         while emitted + lookahead < first + len(window):
             emit(list(window), emitted - first)
