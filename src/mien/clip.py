@@ -421,14 +421,18 @@ def _stream(reader, tracker: Tracker, emit, lookahead: int, needs_code: bool) ->
     window: deque[_Item] = deque()
     emitted = 0  # index (in the stream) of the next frame to emit
     first = 0  # stream index of window[0]
-    for item in _ahead(_observed(reader, tracker, needs_code)):
-        window.append(item)
-        while emitted + lookahead < first + len(window):
-            emit(list(window), emitted - first)
-            emitted += 1
-            while emitted - first > lookahead:
-                window.popleft()
-                first += 1
+    items = _ahead(_observed(reader, tracker, needs_code))
+    try:
+        for item in items:
+            window.append(item)
+            while emitted + lookahead < first + len(window):
+                emit(list(window), emitted - first)
+                emitted += 1
+                while emitted - first > lookahead:
+                    window.popleft()
+                    first += 1
+    finally:
+        items.close()  # an error or Ctrl-C here stops the observing thread now
     while emitted < first + len(window):
         emit(list(window), emitted - first)
         emitted += 1
