@@ -1,0 +1,119 @@
+"""Sessions of the web app: one :class:`mien.session.Session` per uploaded photo, kept in
+memory in a thread-safe LRU (at most ``max_sessions``, dropped after ``ttl`` seconds idle).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..io import Photo
+from ..session import Session
+from .uploads import ApiError
+
+
+@dataclass(eq=False)
+class Entry:
+    """One uploaded photo and its session.
+
+    Attributes:
+        id: the session id (random, URL-safe).
+        session: the analysed photo.
+        photo: the decoded photo (format and metadata, for writing renders like the CLI).
+        stem: the client's file name, made safe (download names only).
+        newest_seq: the newest preview ``seq`` seen; older previews are skipped.
+    """
+
+    id: str
+    session: Session
+    photo: Photo
+    stem: str
+    last_used: float = 0.0
+    newest_seq: int | None = None
+    display: tuple[bytes, float] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note_seq(self, seq: int | None) -> bool:
+        """Record a preview's ``seq``; ``False`` if a newer one was seen already."""
+        if seq is None:
+            return True
+        with self.lock:
+            if self.newest_seq is not None and seq < self.newest_seq:
+                return False
+            self.newest_seq = seq
+            return True
+
+    def is_stale(self, seq: int | None) -> bool:
+        """Whether a newer preview than ``seq`` has been asked for since."""
+        with self.lock:
+            return seq is not None and self.newest_seq is not None and seq < self.newest_seq
+
+
+class SessionStore:
+    """Thread-safe LRU of :class:`Entry` by id.
+
+    Args:
+        max_sessions: most sessions kept; adding one more drops the least recently used.
+        ttl: seconds a session may stay unused before it is dropped.
+        clock: monotonic seconds (tests pass a fake one).
+    """
+
+    def __init__(self, max_sessions: int = 32, ttl: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        self.max_sessions = max_sessions
+        self.ttl = ttl
+        self.clock = clock
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, e in self._entries.items() if now - e.last_used > self.ttl]:
+            del self._entries[key]
+
+    def add(self, session: Session, photo: Photo, stem: str) -> Entry:
+        """Keep a new session; returns its entry (with a fresh id)."""
+        now = self.clock()
+        entry = Entry(secrets.token_urlsafe(12), session, photo, stem, now)
+        with self._lock:
+            self._expire(now)
+            self._entries[entry.id] = entry
+            while len(self._entries) > self.max_sessions:
+                self._entries.popitem(last=False)
+        return entry
+
+    def get(self, sid: str, what: str = "session") -> Entry:
+        """The entry of ``sid``, marked used.
+
+        Raises:
+            ApiError: 404 unknown or expired.
+        """
+        now = self.clock()
+        with self._lock:
+            self._expire(now)
+            entry = self._entries.get(sid)
+            if entry is None:
+                raise ApiError(404, f"unknown {what} {sid!r}: it expired or was never uploaded; upload the photo "
+                               "again", param=what)
+            entry.last_used = now
+            self._entries.move_to_end(sid)
+            return entry
+
+    def delete(self, sid: str) -> None:
+        """Drop ``sid``.
+
+        Raises:
+            ApiError: 404 unknown.
+        """
+        with self._lock:
+            if self._entries.pop(sid, None) is None:
+                raise ApiError(404, f"unknown session {sid!r}", param="session")
