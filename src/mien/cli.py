@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import InputError, MienError
+from .errors import InputError, MienError, MissingDependencyError
 
 app = typer.Typer(
     add_completion=False,
@@ -411,6 +411,43 @@ def demo(
     err.print(f"contact sheet: {path}", markup=False, highlight=False)
     err.print("Sample photos: Face Research Lab London Set, DeBruine & Jones 2017, CC BY 4.0.",
               markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; anything but localhost exposes "
+                                                         "the app to your network."),
+    port: int = typer.Option(7860, "--port", help="Port to listen on."),
+    open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+    max_sessions: int = typer.Option(32, "--max-sessions", help="Photos kept in memory at once (least recently "
+                                                               "used dropped first)."),
+    workers: int = typer.Option(2, "--workers", help="Threads for uploads and full-resolution renders."),
+) -> None:
+    """Run the local web app: live sliders, burst picker, video jobs, on an HTTP API (docs at /docs)."""
+    try:
+        import uvicorn
+
+        from .web import create_app
+
+        local = host in ("127.0.0.1", "localhost", "::1")
+        application = create_app(max_sessions=max_sessions, workers=workers,
+                                 allowed_hosts=None if not local else ("127.0.0.1", "localhost", "::1", "[::1]"))
+    except ImportError:
+        _fail(MissingDependencyError("the web app needs the web extra: pip install 'mien[web]'"))
+    except MienError as exc:
+        _fail(exc)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    if not local:
+        err.print(f"mien: listening on {host}: anyone who can reach this machine can use the app",
+                  markup=False, highlight=False)
+    err.print(f"mien web app at {url} (Ctrl+C stops it)", markup=False, highlight=False)
+    if open_browser:
+        import threading
+        import webbrowser
+
+        threading.Timer(1.0, webbrowser.open, args=(url,)).start()
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.callback(invoke_without_command=True)
