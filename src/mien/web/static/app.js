@@ -246,7 +246,7 @@ async function uploadPhotos(files, add = false) {
       }
       const res = await api(`/api/sessions/${info.id}/photo`);
       const blob = await res.blob();
-      const shot = { ...info, url: URL.createObjectURL(blob), scale: Number(res.headers.get("X-Scale")) || 1, suggest: null };
+      const shot = { ...info, name: file.name || info.name, url: URL.createObjectURL(blob), scale: Number(res.headers.get("X-Scale")) || 1, suggest: null };
       shot.img = await loadImage(shot.url);
       S.shots.push(shot);
       added.push(shot);
@@ -314,6 +314,9 @@ function chooseFace(i) {
 function renderShots() {
   const strip = $("shot-strip");
   $("shots").hidden = !S.shots.length;
+  strip.hidden = $("shots-h").hidden = S.shots.length < 2;
+  $("drop").classList.toggle("compact", S.shots.length > 0);
+  $("drop-title").textContent = S.shots.length ? "Drop another photo" : "Drop a photo here";
   strip.replaceChildren();
   for (const shot of S.shots) {
     const isPose = shot === S.pose;
@@ -368,7 +371,8 @@ const REGION_SCORE = {
 function suggestion(region) {
   const [key, words] = REGION_SCORE[region];
   let best = null, bestV = -Infinity, poseV = null;
-  for (const shot of S.shots) {
+  // The pose shot first: on a tie it stays the suggestion (no change needed).
+  for (const shot of [S.pose, ...S.shots.filter((s) => s !== S.pose)]) {
     const sc = scores(shot);
     if (!sc || typeof sc[key] !== "number") continue;
     if (shot === S.pose) poseV = sc[key];
@@ -489,6 +493,7 @@ function drawPreview() {
     ctx.drawImage(S.pose.img, sx, sy, sw, sh, 0, 0, w, h);
     ctx.restore();
   }
+  $("before-tag").hidden = !S.showBefore;
   const line = $("split-line");
   line.hidden = S.showBefore || S.split <= 0 || S.split >= 100;
   line.style.left = `${S.split}%`;

@@ -1,0 +1,276 @@
+"""The web page in a real browser: Debian's headless chromium driven by Python playwright.
+
+The app runs under uvicorn in a thread on a free localhost port. The tests upload a London
+photo, move the smile slider (the preview changes; the round trip from the input event to
+the new image drawn is measured in the page with performance.now() and printed), switch
+before/after and the split view, save a preset and load it back, download the full
+resolution result and compare its bytes with the API's /render and with `mien edit`, and
+pick a burst's mouth from another shot of the same person. Screenshots at desktop
+(1366x800) and phone (390x844) width go to /tmp/web-shots/.
+
+Skipped with a reason when chromium (/usr/bin/chromium) or playwright is missing:
+`bash scripts/install --dev` installs both (never `playwright install`, which downloads a
+browser).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium, or bash scripts/install --dev)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+uvicorn = pytest.importorskip("uvicorn", reason="the web extra is not installed (pip install 'mien[web]')")
+web_app = pytest.importorskip("mien.web.app", reason="mien.web.app is not importable")
+
+DATA = Path(__file__).parent / "data" / "london"
+NEUTRAL = DATA / "020" / "neutral.jpg"
+HAPPY = DATA / "020" / "happy.jpg"
+SHOTS = Path("/tmp/web-shots")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+DESKTOP = {"width": 1366, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SLOW = 30_000  # ms: analysing and rendering share 2 cores with other work
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    config = uvicorn.Config(web_app.create_app(), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.goto(server + "/")
+    p.wait_for_function("window.mien && window.mien.ready", timeout=SLOW)
+    p.errors = errors
+    yield p
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def _settled(page) -> None:
+    """Wait until the newest preview asked for is drawn."""
+    page.wait_for_function("window.mien.S.seq > 0 && window.mien.drawn === window.mien.S.seq "
+                           "&& !window.mien.S.inFlight", timeout=SLOW)
+
+
+def _canvas(page) -> str:
+    return page.evaluate("document.getElementById('preview').toDataURL('image/png')")
+
+
+def _set_range(page, selector: str, value: float) -> None:
+    page.eval_on_selector(selector, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }",
+                          str(value))
+
+
+def _post_json(url: str, body: dict) -> bytes:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return r.read()
+
+
+def _upload(page, *paths: Path) -> None:
+    page.set_input_files("#photo-input", [str(p) for p in paths])
+    page.wait_for_function(f"window.mien.S.shots.length === {len(paths)} && document.querySelector('.face')",
+                           timeout=SLOW)
+    _settled(page)
+
+
+def _screenshot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SHOTS / f"{name}-desktop.png"))
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+
+
+def test_edit_preview_preset_download(page, server, tmp_path, capsys):
+    _upload(page, NEUTRAL)
+    assert page.locator(".face").count() == 1
+    assert page.get_attribute(".face", "aria-pressed") == "true"
+    untouched = _canvas(page)
+
+    # Move the smile slider by keyboard one step at a time: each step is an input event whose
+    # round trip (event -> new image drawn) the page records.
+    page.focus("#c-smile")
+    page.evaluate("window.mien.roundTrips.length = 0")
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+        _settled(page)
+    trips = page.evaluate("window.mien.roundTrips")
+    server_ms = page.evaluate("window.mien.renderMs.slice(-20)")
+    smile = float(page.input_value("#c-smile"))
+    assert smile == pytest.approx(0.4)
+    assert len(trips) == 20
+    edited = _canvas(page)
+    assert edited != untouched, "the preview did not change when the smile slider moved"
+
+    # A fast drag: many input events, far fewer requests (one in flight + the newest pending),
+    # and the last one drawn.
+    sent: list[str] = []
+
+    def count(request) -> None:
+        if request.url.endswith("/preview"):
+            sent.append(request.url)
+
+    page.on("request", count)
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    _settled(page)
+    page.remove_listener("request", count)
+    assert 1 <= len(sent) < 10, f"{len(sent)} preview requests for 10 input events"
+    assert float(page.input_value("#c-smile")) == pytest.approx(0.6)
+    for _ in range(10):
+        page.keyboard.press("ArrowLeft")
+    _settled(page)
+    assert float(page.input_value("#c-smile")) == pytest.approx(0.4)
+    assert _canvas(page) == edited, "the same controls drew a different preview"
+
+    q = statistics.quantiles(trips, n=20)
+    with capsys.disabled():
+        print(f"\nslider round trip in the browser over {len(trips)} steps: median {statistics.median(trips):.0f} ms, "
+              f"p95 {q[18]:.0f} ms, max {max(trips):.0f} ms (server render median "
+              f"{statistics.median(server_ms):.0f} ms)")
+
+    # Before/after toggle and the split view.
+    page.click("#before-after")
+    before = _canvas(page)
+    assert page.get_attribute("#before-after", "aria-pressed") == "true"
+    assert before != edited
+    page.click("#before-after")
+    assert _canvas(page) == edited
+    _set_range(page, "#split", 50)
+    split = _canvas(page)
+    assert split not in (before, edited)
+    page.click("#zoom")
+    assert page.get_attribute("#zoom", "aria-pressed") == "true"
+    page.click("#zoom")
+
+    # Happy at 0.5 on top of the smile, then save it as a preset.
+    page.click("button[data-emotion=happy]")
+    _set_range(page, "#c-intensity", 0.5)
+    _settled(page)
+    _screenshot(page, "edit")
+    with page.expect_download() as dl:
+        page.click("#preset-save")
+    preset_path = tmp_path / "preset.json"
+    dl.value.save_as(preset_path)
+    preset = json.loads(preset_path.read_text())
+    assert preset == {"mien_preset": 1, "controls": {"emotion": "happy", "intensity": 0.5, "smile": 0.4}}
+
+    # Reset, then load the preset back: the panel and the preview come back.
+    with_preset = _canvas(page)
+    page.click("#reset")
+    _settled(page)
+    assert float(page.input_value("#c-smile")) == 0
+    assert page.get_attribute("button[data-emotion=none]", "aria-pressed") == "true"
+    page.set_input_files("#preset-input", str(preset_path))
+    page.wait_for_function("document.getElementById('c-smile').value === '0.4'", timeout=SLOW)
+    _settled(page)
+    assert page.get_attribute("button[data-emotion=happy]", "aria-pressed") == "true"
+    assert float(page.input_value("#c-intensity")) == pytest.approx(0.5)
+    assert _canvas(page) == with_preset
+
+    # A bad preset: a clear message from /api/presets/check, the controls untouched.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"mien_preset": 1, "controls": {"smile": 7}}))
+    page.set_input_files("#preset-input", str(bad))
+    page.wait_for_selector("#message:not([hidden]):not(.info)", timeout=SLOW)
+    assert "smile" in page.text_content("#message-text")
+    assert float(page.input_value("#c-smile")) == pytest.approx(0.4)
+
+    # Full resolution: the page's download, the API's /render and `mien edit` give the same bytes.
+    with page.expect_download(timeout=SLOW) as dl:
+        page.click("#download")
+    got = Path(dl.value.path()).read_bytes()
+    assert dl.value.suggested_filename.endswith(".jpg")
+    sid = page.evaluate("window.mien.S.pose.id")
+    body = {"face": 0, "controls": page.evaluate("window.mien.controlsForApi()"), "burst": None}
+    assert body["controls"] == {"emotion": "happy", "intensity": 0.5, "smile": 0.4}
+    assert got == _post_json(f"{server}/api/sessions/{sid}/render", body)
+
+    from typer.testing import CliRunner
+
+    from mien.cli import app as cli
+    out = tmp_path / "cli.jpg"
+    result = CliRunner().invoke(cli, ["edit", str(NEUTRAL), "-o", str(out), "--emotion", "happy",
+                                      "--intensity", "0.5", "--smile", "0.4"])
+    assert result.exit_code == 0, result.output
+    assert got == out.read_bytes(), "the page's full-resolution download differs from `mien edit`"
+
+
+def test_burst_mouth_from_another_shot(page, server):
+    _upload(page, NEUTRAL, HAPPY)
+    assert page.locator(".shot").count() == 2
+    assert page.evaluate("window.mien.S.pose.name") == NEUTRAL.name
+    plain = _canvas(page)
+    # Suggestions arrive from /suggest with a reason: the happy shot smiles more.
+    page.wait_for_function("document.querySelectorAll('.suggest').length === 3 && "
+                           "![...document.querySelectorAll('.suggest')].some(e => e.textContent.startsWith('Scoring'))",
+                           timeout=SLOW)
+    mouth_hint = page.text_content("#burst-mouth ~ .suggest")
+    assert "happy.jpg" in mouth_hint and "smile" in mouth_hint, mouth_hint
+    happy_id = page.evaluate("window.mien.S.shots[1].id")
+    neutral_id = page.evaluate("window.mien.S.shots[0].id")
+
+    # Mouth from the happy shot, eyes from the pose (neutral) shot.
+    page.select_option("#burst-mouth", happy_id)
+    _settled(page)
+    assert page.evaluate("window.mien.S.burst") == {"mouth": happy_id}
+    mouth = _canvas(page)
+    assert mouth != plain, "taking the mouth from the happy shot did not change the preview"
+
+    # Swap: happy is the pose shot, eyes from the neutral one, mouth stays the happy pose's.
+    page.click(f"button[data-shot='{happy_id}']")
+    _settled(page)
+    assert page.evaluate("window.mien.S.pose.id") == happy_id
+    assert page.evaluate("window.mien.S.burst") == {}
+    happy_plain = _canvas(page)
+    page.select_option("#burst-eyes", neutral_id)
+    _settled(page)
+    assert page.evaluate("window.mien.S.burst") == {"eyes": neutral_id}
+    assert _canvas(page) != happy_plain
+    _screenshot(page, "burst")
