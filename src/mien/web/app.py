@@ -42,7 +42,7 @@ from starlette.staticfiles import StaticFiles
 from .. import __version__
 from ..controls import Burst, Request, Shot
 from ..controls.registry import CONTROLS, MOVING
-from ..errors import MienError
+from ..errors import MienError, NoFaceError
 from ..expression import EMOTION_NAMES, model
 from ..image import from_float, to_float
 from .jobs import JobManager
@@ -180,12 +180,13 @@ _RIGHT_EYE = (386, 374, 362, 263)
 
 def suggestion(state) -> dict:
     """Cues for picking the best shot per region of one face: ``eyes_open`` (0 closed,
-    ~1 open: lid gap over eye width, scaled), ``smile`` (the code's smile and AU12), and
+    1 open: lid gap over eye width, 0.05 closed to 0.30 and more open; London and lisa
+    open eyes measure 0.27-0.45), ``smile`` (the code's smile and AU12), and
     ``sharpness`` (Laplacian variance of the face at 256 px across; compare between shots)."""
     p = state.face.points.astype(np.float64)
     ratios = [np.linalg.norm(p[a] - p[b]) / max(np.linalg.norm(p[c] - p[d]), 1e-6)
               for a, b, c, d in (_LEFT_EYE, _RIGHT_EYE)]
-    eyes_open = float(np.clip((np.mean(ratios) - 0.05) / 0.22, 0.0, 1.5))
+    eyes_open = float(np.clip((np.mean(ratios) - 0.05) / 0.25, 0.0, 1.0))
     code = state.code.values
     smile = float(code.get("smile", 0.0) + code.get("12", 0.0))
     x0, y0, x1, y1 = (int(round(v)) for v in state.face.box)
@@ -550,6 +551,9 @@ def _open_session(store: SessionStore, saved: Saved) -> Entry:
 
     photo = read_photo(saved.path)
     session = Session(photo, name=f"photo {saved.stem}")
+    if not session.faces:
+        raise NoFaceError(f"no face found in the photo {saved.stem}; use a photo where the face is visible",
+                          param="photo")
     return store.add(session, photo, saved.stem)
 
 
