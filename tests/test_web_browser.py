@@ -36,6 +36,7 @@ web_app = pytest.importorskip("mien.web.app", reason="mien.web.app is not import
 DATA = Path(__file__).parent / "data" / "london"
 NEUTRAL = DATA / "020" / "neutral.jpg"
 HAPPY = DATA / "020" / "happy.jpg"
+VIDEO = Path(__file__).parent / "data" / "video" / "talking_woman_2s.mp4"
 SHOTS = Path("/tmp/web-shots")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -185,9 +186,16 @@ def test_edit_preview_preset_download(page, server, tmp_path, capsys):
     _set_range(page, "#split", 50)
     split = _canvas(page)
     assert split not in (before, edited)
+    # 100 %: the crop at the photo's own pixel size, from a full-resolution render.
+    small = page.evaluate("[document.getElementById('preview').width, document.getElementById('preview').height]")
     page.click("#zoom")
     assert page.get_attribute("#zoom", "aria-pressed") == "true"
+    page.wait_for_function("document.getElementById('zoom-info').textContent.includes('full-resolution')", timeout=SLOW)
+    x0, y0, x1, y1 = page.evaluate("window.mien.S.crop")
+    big = page.evaluate("[document.getElementById('preview').width, document.getElementById('preview').height]")
+    assert big == [round(x1 - x0), round(y1 - y0)] and big[0] > small[0]
     page.click("#zoom")
+    assert _canvas(page) == split
 
     # Happy at 0.5 on top of the smile, then save it as a preset.
     page.click("button[data-emotion=happy]")
@@ -274,3 +282,47 @@ def test_burst_mouth_from_another_shot(page, server):
     assert page.evaluate("window.mien.S.burst") == {"eyes": neutral_id}
     assert _canvas(page) != happy_plain
     _screenshot(page, "burst")
+
+
+def test_not_a_photo_shows_the_api_error(page, tmp_path):
+    fake = tmp_path / "notes.jpg"
+    fake.write_bytes(b"this is text, not a JPEG\n" * 40)
+    page.set_input_files("#photo-input", str(fake))
+    page.wait_for_selector("#message:not([hidden]):not(.info)", timeout=SLOW)
+    text = page.text_content("#message-text")
+    assert text.startswith("notes.jpg: ") and "JPEG" in text, text
+    assert page.is_hidden("#work")
+
+
+def test_video_keyframes_frame_and_job(page, server):
+    page.click("#tab-video")
+    assert page.get_attribute("#tab-video", "aria-selected") == "true"
+    assert page.is_hidden("#panel-photo")
+    page.set_input_files("#video-input", str(VIDEO))
+    page.click("#key-add")                                      # 0 s, no controls
+    _set_range(page, "#playhead", 1)
+    page.click("button[data-emotion=happy]")
+    _set_range(page, "#c-intensity", 0.6)
+    _set_range(page, "#c-smile", 0.2)
+    page.click("#key-add")
+    assert page.input_value("#keyframes") == "0s:none, 1s:happy@0.6+smile=0.2"
+    assert page.locator("#timeline .key").count() == 2
+
+    # One frame edited at the playhead.
+    page.click("#frame-preview")
+    page.wait_for_selector("#frame-figure:not([hidden])", timeout=SLOW)
+    page.wait_for_function("document.getElementById('frame').naturalWidth > 0", timeout=SLOW)
+
+    # A bad key is refused with the API's message, then the whole clip renders.
+    page.fill("#keyframes", "0s:none, 1s:smile=9")
+    page.click("#job-start")
+    page.wait_for_selector("#message:not([hidden]):not(.info)", timeout=SLOW)
+    assert "smile" in page.text_content("#message-text")
+    page.fill("#keyframes", "0s:none, 1s:happy@0.6+smile=0.2")
+    page.click("#job-start")
+    page.wait_for_selector("#job-download:not([hidden])", timeout=60_000)
+    assert page.text_content("#job-status").startswith("done")
+    href = page.get_attribute("#job-download", "href")
+    with urllib.request.urlopen(server + href, timeout=30) as r:
+        assert r.read()[4:8] == b"ftyp"
+    _screenshot(page, "video")

@@ -362,21 +362,24 @@ function scores(shot) {
   return f || null;
 }
 
+// region -> [score, words, margin]: another shot is suggested only when it beats the pose
+// shot by more than the margin (sharpness: a ratio; the others: a difference).
 const REGION_SCORE = {
-  eyes: ["eyes_open", "eyes most open"],
-  mouth: ["smile", "broadest smile"],
-  brows: ["sharpness", "sharpest"],
+  eyes: ["eyes_open", "eyes most open", 0.05],
+  mouth: ["smile", "broadest smile", 0.05],
+  brows: ["sharpness", "sharpest", 1.1],
 };
 
 function suggestion(region) {
-  const [key, words] = REGION_SCORE[region];
+  const [key, words, margin] = REGION_SCORE[region];
   let best = null, bestV = -Infinity, poseV = null;
-  // The pose shot first: on a tie it stays the suggestion (no change needed).
+  const beats = (v, w) => (key === "sharpness" ? v > w * margin : v > w + margin);
+  // The pose shot first: on a tie, or a small lead, it stays the suggestion (no change needed).
   for (const shot of [S.pose, ...S.shots.filter((s) => s !== S.pose)]) {
     const sc = scores(shot);
     if (!sc || typeof sc[key] !== "number") continue;
     if (shot === S.pose) poseV = sc[key];
-    if (sc[key] > bestV) { bestV = sc[key]; best = shot; }
+    if (best === null || (best === S.pose ? beats(sc[key], bestV) : sc[key] > bestV)) { bestV = sc[key]; best = shot; }
   }
   if (!best) return null;
   const reason = `${words}: ${key.replace("_", " ")} ${fmt(bestV)}` + (poseV !== null && best !== S.pose ? ` (pose shot ${fmt(poseV)})` : "");
@@ -459,6 +462,7 @@ async function pump() {
     S.after = bmp;
     S.crop = crop.length === 4 && crop.every(Number.isFinite) ? crop : null;
     drawPreview();
+    scheduleFull();
     if (!$("message").classList.contains("info")) clearMessage();
     requestAnimationFrame(() => {
       const ms = performance.now() - job.t0;
@@ -475,31 +479,73 @@ async function pump() {
   }
 }
 
-/** Draw before / after / split into the preview canvas. */
+/** Draw before / after / split into the preview canvas. At "100 %" the canvas is the crop
+ * at the photo's own pixel size, drawn from full-resolution renders once they arrive (the
+ * preview scaled up until then). */
 function drawPreview() {
   const cv = $("preview"), ctx = cv.getContext("2d");
   const after = S.after;
   if (!after) { ctx.clearRect(0, 0, cv.width, cv.height); return; }
-  if (cv.width !== after.width || cv.height !== after.height) { cv.width = after.width; cv.height = after.height; }
-  const w = cv.width, h = cv.height;
+  const zoom = S.zoom && S.crop;
+  const [x0, y0, x1, y1] = S.crop || [0, 0, 0, 0];
+  const W = zoom ? Math.round(x1 - x0) : after.width, H = zoom ? Math.round(y1 - y0) : after.height;
+  if (cv.width !== W || cv.height !== H) { cv.width = W; cv.height = H; }
+  const full = zoom && S.full && S.full.key === fullKey() ? S.full.bmp : null;
+  if (full) ctx.drawImage(full, x0, y0, W, H, 0, 0, W, H);
+  else ctx.drawImage(after, 0, 0, W, H);
   const beforeSplit = S.showBefore ? 1 : S.split / 100;
-  ctx.drawImage(after, 0, 0);
   if (beforeSplit > 0 && S.crop && S.pose) {
-    const [x0, y0, x1, y1] = S.crop, k = S.pose.scale;
-    const sx = x0 * k, sy = y0 * k, sw = (x1 - x0) * k, sh = (y1 - y0) * k;
-    const cw = Math.round(w * beforeSplit);
+    const cw = Math.round(W * beforeSplit);
     ctx.save();
-    ctx.beginPath(); ctx.rect(0, 0, cw, h); ctx.clip();
-    ctx.drawImage(S.pose.img, sx, sy, sw, sh, 0, 0, w, h);
+    ctx.beginPath(); ctx.rect(0, 0, cw, H); ctx.clip();
+    const orig = zoom && S.pose.full;
+    if (orig) ctx.drawImage(orig, x0, y0, W, H, 0, 0, W, H);
+    else {
+      const k = S.pose.scale;
+      ctx.drawImage(S.pose.img, x0 * k, y0 * k, (x1 - x0) * k, (y1 - y0) * k, 0, 0, W, H);
+    }
     ctx.restore();
   }
+  $("preview-box").classList.toggle("zoomed", !!zoom);
+  $("zoom-info").textContent = !S.zoom ? "" : full ? "100 %: full-resolution pixels" : "100 %: preview pixels scaled up (full resolution on its way…)";
   $("before-tag").hidden = !S.showBefore;
   const line = $("split-line");
   line.hidden = S.showBefore || S.split <= 0 || S.split >= 100;
   line.style.left = `${S.split}%`;
-  cv.classList.toggle("zoom", S.zoom);
   cv.setAttribute("aria-label", S.showBefore ? "The chosen face before the edit" :
     S.split > 0 ? `Split view: before on the left ${S.split} %, after on the right` : "Preview of the edited face");
+}
+
+/** What the full-resolution render depends on (controls, face, burst, shot). */
+function fullKey() { return S.pose ? S.pose.id + JSON.stringify(requestBody()) : ""; }
+
+let fullTimer = null;
+/** At 100 %: once the controls rest, render the full resolution (and the original once per shot). */
+function scheduleFull() {
+  clearTimeout(fullTimer);
+  if (!S.zoom || !S.pose || !S.pose.faces.length) return;
+  fullTimer = setTimeout(fetchFull, 350);
+}
+
+async function fetchFull() {
+  const shot = S.pose, key = fullKey();
+  if (!S.zoom || !shot) return;
+  try {
+    if (!shot.full) {
+      const res = await api(`/api/sessions/${shot.id}/render`, jsonBody({ face: S.face, controls: {}, burst: null }));
+      shot.full = await createImageBitmap(await res.blob(), { imageOrientation: "none" });
+    }
+    if (!(S.full && S.full.key === key)) {
+      const res = await api(`/api/sessions/${shot.id}/render`, jsonBody(requestBody()));
+      const bmp = await createImageBitmap(await res.blob(), { imageOrientation: "none" });
+      if (key !== fullKey()) return;                   // the controls moved on meanwhile
+      if (S.full) S.full.bmp.close();
+      S.full = { key, bmp };
+    }
+    drawPreview();
+  } catch (e) {
+    $("zoom-info").textContent = `100 %: preview pixels (full resolution failed: ${e.message})`;
+  }
 }
 
 /* ------------------------------------------------------------------ presets and download */
@@ -568,10 +614,13 @@ function setVideo(file) {
   $("job-download").hidden = true;
   $("job-status").textContent = `${file.name} (${(file.size / 1e6).toFixed(1)} MB)`;
   v.onloadedmetadata = () => {
-    S.video.duration = v.duration || 0;
+    S.video.duration = Number.isFinite(v.duration) ? v.duration : 0;
     $("playhead").max = String(S.video.duration);
     renderTimeline();
   };
+  // Until the browser knows the length (or if it cannot play this format) the playhead
+  // still moves over the first minute; keys, frame previews and rendering run on the server.
+  $("playhead").max = "60";
   v.onerror = () => showInfo("This browser cannot play the video; keyframes, frame previews and rendering still work on the server.");
 }
 
@@ -681,7 +730,8 @@ async function pollJob(job) {
       a.href = `/api/jobs/${job}/download`;
       a.download = S.video.file.name.replace(/\.[^.]+$/, "") + "-mien.mp4";
       a.hidden = false;
-      if (st.summary) $("job-status").textContent += ` ${typeof st.summary === "string" ? st.summary : JSON.stringify(st.summary)}`;
+      const sum = st.summary && (typeof st.summary === "string" ? st.summary : st.summary.text);
+      if (sum && !(st.message || "").includes(sum)) $("job-status").textContent += ` ${sum}`;
       break;
     }
     if (st.status === "failed") { showError(`The video failed: ${st.message || "unknown error"}`); break; }
@@ -742,6 +792,8 @@ function wire() {
     $("zoom").setAttribute("aria-pressed", String(S.zoom));
     $("zoom").textContent = S.zoom ? "Fit" : "Zoom 100 %";
     drawPreview();
+    scheduleFull();
+    if (S.zoom) $("preview-box").scrollTo({ left: ($("preview").width - $("preview-box").clientWidth) / 2, top: 0 });
   });
   $("burst-strength").addEventListener("input", (e) => { $("burst-strength-out").textContent = e.target.value; changed(); });
   $("reset").addEventListener("click", () => { S.controls = defaultControls(); S.touched.clear(); syncPanel(); changed(); });
