@@ -437,3 +437,17 @@ def test_video_frame_preview(client):
     assert a.shape == (360, 640, 3) and np.abs(a - b).max() > 30
     r = client.post("/api/videos/frame", files={"video": ("m.mp4", data, "video/mp4")}, data={"time": "60"})
     assert_error(r, 422, "time")
+
+
+def test_session_store_keeps_a_memory_budget():
+    class Fake:
+        def __init__(self, n: int) -> None:
+            self.pixels = np.zeros(n, np.uint8)
+
+    store = SessionStore(max_sessions=10, max_bytes=250)
+    a, b, c = (store.add(Fake(100), None, s) for s in "abc")
+    with pytest.raises(ApiError):
+        store.get(a.id)
+    assert store.get(b.id) and store.get(c.id)
+    big = store.add(Fake(1000), None, "big")  # over the budget alone: kept, the rest dropped
+    assert len(store) == 1 and store.get(big.id)

@@ -168,6 +168,13 @@ def display_copy(pixels: np.ndarray, longest: int = DISPLAY_PX) -> tuple[np.ndar
     return pixels, scale
 
 
+def session_json(entry: Entry) -> dict:
+    """The answer to an upload: size, format and faces (codes read once, in the pool)."""
+    h, w = entry.session.pixels.shape[:2]
+    return {"id": entry.id, "name": entry.stem, "width": w, "height": h, "format": entry.photo.format,
+            "faces": [face_json(s) for s in entry.session.faces]}
+
+
 def face_json(state) -> dict:
     f = state.face
     return {"index": f.index, "box": [round(float(v), 1) for v in f.box], "size": round(f.size, 1),
@@ -224,7 +231,8 @@ def attachment(stem: str, ext: str) -> dict:
 # -- the app -----------------------------------------------------------------------------
 
 def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int = MAX_VIDEO_BYTES,
-               max_sessions: int = 32, session_ttl: float = 3600.0, workers: int = 2, preview_workers: int = 2,
+               max_sessions: int = 32, session_ttl: float = 3600.0, max_session_bytes: int = 2_000_000_000,
+               workers: int = 2, preview_workers: int = 2,
                max_jobs: int = 16, allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS,
                static_dir: str | Path | None = None, tmp_dir: str | Path | None = None) -> FastAPI:
     """The mien web application.
@@ -232,6 +240,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
     Args:
         max_photo_bytes, max_video_bytes: largest upload of each kind (413 beyond).
         max_sessions, session_ttl: the session LRU's size and idle lifetime (seconds).
+        max_session_bytes: photo pixels the sessions may hold together (LRU beyond it).
         workers: threads for uploads, renders, edits and transfers.
         preview_workers: threads for live previews.
         max_jobs: video jobs kept (queued, running or finished).
@@ -245,13 +254,14 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
     own_tmp = tmp_dir is None
     tmp = Path(tempfile.mkdtemp(prefix="mien-web-")) if own_tmp else Path(tmp_dir)
     tmp.mkdir(parents=True, exist_ok=True)
-    store = SessionStore(max_sessions, session_ttl)
+    store = SessionStore(max_sessions, session_ttl, max_session_bytes)
     jobs = JobManager(tmp / "jobs", max_jobs=max_jobs)
     compute = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mien-compute")
     previews = ThreadPoolExecutor(max_workers=preview_workers, thread_name_prefix="mien-preview")
 
     @asynccontextmanager
     async def lifespan(_app):
+        compute.submit(_warm_up)  # load the models before the first upload needs them
         yield
         jobs.close()
         compute.shutdown(wait=False, cancel_futures=True)
@@ -363,16 +373,11 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
             entry = await run(compute, _open_session, store, saved)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-        h, w = entry.session.pixels.shape[:2]
-        return {"id": entry.id, "name": entry.stem, "width": w, "height": h, "format": entry.photo.format,
-                "faces": [face_json(s) for s in entry.session.faces]}
+        return session_json(entry)
 
     @app.get("/api/sessions/{sid}", summary="A session's photo and faces again")
     async def get_session(sid: str):
-        entry = store.get(sid)
-        h, w = entry.session.pixels.shape[:2]
-        return {"id": entry.id, "name": entry.stem, "width": w, "height": h, "format": entry.photo.format,
-                "faces": [face_json(s) for s in entry.session.faces]}
+        return session_json(store.get(sid))
 
     @app.get("/api/sessions/{sid}/photo", summary="The photo for display (JPEG, longest side <= 1600 px)",
              response_class=Response)
@@ -554,7 +559,20 @@ def _open_session(store: SessionStore, saved: Saved) -> Entry:
     if not session.faces:
         raise NoFaceError(f"no face found in the photo {saved.stem}; use a photo where the face is visible",
                           param="photo")
+    for state in session.faces:
+        state.code  # noqa: B018 - read each face's expression here, not on the event loop
     return store.add(session, photo, saved.stem)
+
+
+def _warm_up() -> None:
+    """Load the face models and the expression model (once per process)."""
+    try:
+        from ..detect import load
+
+        load()
+        model()
+    except Exception:  # a warm-up failure shows again, as an error, on first use
+        log.exception("warming up the models failed")
 
 
 def _source(store: SessionStore, entry: Entry, body: EditBody):

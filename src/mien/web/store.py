@@ -1,5 +1,6 @@
 """Sessions of the web app: one :class:`mien.session.Session` per uploaded photo, kept in
-memory in a thread-safe LRU (at most ``max_sessions``, dropped after ``ttl`` seconds idle).
+memory in a thread-safe LRU: at most ``max_sessions``, at most ``max_bytes`` of photo
+pixels together (the newest session is always kept), dropped after ``ttl`` seconds idle.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ class Entry:
     display: tuple[bytes, float] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the photo's pixels held (the session's copy and the decoded photo's)."""
+        arrays = {id(a): a for a in (getattr(self.session, "pixels", None), getattr(self.photo, "pixels", None),
+                                     getattr(self.photo, "alpha", None)) if a is not None}
+        return sum(a.nbytes for a in arrays.values())
+
     def note_seq(self, seq: int | None) -> bool:
         """Record a preview's ``seq``; ``False`` if a newer one was seen already."""
         if seq is None:
@@ -59,14 +67,17 @@ class SessionStore:
     Args:
         max_sessions: most sessions kept; adding one more drops the least recently used.
         ttl: seconds a session may stay unused before it is dropped.
+        max_bytes: most bytes of photo pixels kept (a 12 MP 8-bit photo is 36 MB); least
+            recently used sessions are dropped beyond it, except the newest.
         clock: monotonic seconds (tests pass a fake one).
     """
 
-    def __init__(self, max_sessions: int = 32, ttl: float = 3600.0,
+    def __init__(self, max_sessions: int = 32, ttl: float = 3600.0, max_bytes: int = 2_000_000_000,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.max_sessions = max_sessions
+        self.max_bytes = max_bytes
         self.ttl = ttl
         self.clock = clock
         self._entries: OrderedDict[str, Entry] = OrderedDict()
@@ -87,7 +98,8 @@ class SessionStore:
         with self._lock:
             self._expire(now)
             self._entries[entry.id] = entry
-            while len(self._entries) > self.max_sessions:
+            while len(self._entries) > self.max_sessions or (
+                    len(self._entries) > 1 and sum(e.nbytes for e in self._entries.values()) > self.max_bytes):
                 self._entries.popitem(last=False)
         return entry
 
