@@ -187,7 +187,8 @@ def main() -> None:
         start = time.monotonic()
         while True:
             try:
-                if httpx.get(f"{base}/api/health", timeout=1).status_code == 200:
+                r = httpx.get(f"{base}/api/health", timeout=1)
+                if r.status_code == 200 and r.json().get("warm", True):  # models loaded at start-up
                     break
             except httpx.HTTPError:
                 pass

@@ -103,7 +103,7 @@ def test_page_docs_and_health(client, tmp_path):
     assert_error(client.get("/api/nothing"), 404)
     # Without the page installed, / still answers with a placeholder; /static serves files.
     (tmp_path / "hello.css").write_text("body{}")
-    app = create_app(static_dir=tmp_path, tmp_dir=tmp_path / "t")
+    app = create_app(static_dir=tmp_path, tmp_dir=tmp_path / "t", warm_up=False)
     with TestClient(app, base_url="http://127.0.0.1") as c:
         assert "not installed" in c.get("/").text
         assert c.get("/static/hello.css").text == "body{}"
@@ -252,7 +252,7 @@ def test_corrupt_photo_is_422(client):
 
 
 def test_too_large_is_413(tmp_path):
-    app = create_app(max_photo_bytes=50_000, tmp_dir=tmp_path)
+    app = create_app(max_photo_bytes=50_000, tmp_dir=tmp_path, warm_up=False)
     with TestClient(app, base_url="http://127.0.0.1") as c:
         data = NEUTRAL.read_bytes()
         assert len(data) > 50_000

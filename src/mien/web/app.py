@@ -234,7 +234,8 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
                max_sessions: int = 32, session_ttl: float = 3600.0, max_session_bytes: int = 2_000_000_000,
                workers: int = 2, preview_workers: int = 2,
                max_jobs: int = 16, allowed_hosts: tuple[str, ...] | None = LOCAL_HOSTS,
-               static_dir: str | Path | None = None, tmp_dir: str | Path | None = None) -> FastAPI:
+               static_dir: str | Path | None = None, tmp_dir: str | Path | None = None,
+               warm_up: bool = True) -> FastAPI:
     """The mien web application.
 
     Args:
@@ -249,6 +250,8 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
         static_dir: the page's files (default: the package's ``web/static``).
         tmp_dir: where uploads and results are kept while in use (a fresh folder by default;
             removed at shutdown).
+        warm_up: at start-up, load the models and preview a bundled sample in the
+            background (the first upload and its first previews are faster).
     """
     static = Path(static_dir) if static_dir is not None else STATIC
     own_tmp = tmp_dir is None
@@ -258,10 +261,12 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
     jobs = JobManager(tmp / "jobs", max_jobs=max_jobs)
     compute = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mien-compute")
     previews = ThreadPoolExecutor(max_workers=preview_workers, thread_name_prefix="mien-preview")
+    warming: list = []
 
     @asynccontextmanager
     async def lifespan(_app):
-        compute.submit(_warm_up)  # load the models before the first upload needs them
+        if warm_up:
+            warming.append(compute.submit(_warm_up))  # load the models before the first upload needs them
         yield
         jobs.close()
         compute.shutdown(wait=False, cancel_futures=True)
@@ -340,9 +345,10 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
     async def docs():
         return HTMLResponse(DOCS_PAGE)
 
-    @app.get("/api/health", summary="Liveness: answers while renders run")
+    @app.get("/api/health", summary="Liveness: answers while renders run; warm once the models are loaded")
     async def health():
-        return {"ok": True, "version": __version__, "sessions": len(store)}
+        return {"ok": True, "version": __version__, "sessions": len(store),
+                "warm": all(f.done() for f in warming)}
 
     # -- controls --------------------------------------------------------------------
 
@@ -565,12 +571,24 @@ def _open_session(store: SessionStore, saved: Saved) -> Entry:
 
 
 def _warm_up() -> None:
-    """Load the face models and the expression model (once per process)."""
+    """Load the face models and the expression model, then preview a bundled sample photo
+    (smile and open mouth) so the first slider moves of the first upload find the
+    shading, donor and crease data loaded (~0.3 s less on its first previews)."""
     try:
         from ..detect import load
+        from ..io import read_photo
+        from ..session import Session
 
         load()
         model()
+        samples = resources.files("mien").joinpath("data/samples")
+        names = sorted(p.name for p in samples.iterdir() if p.name.endswith("-neutral.jpg"))
+        if names:
+            with resources.as_file(samples.joinpath(names[0])) as path:
+                session = Session(read_photo(path), name="warm-up sample")
+            if session.faces:
+                for controls in ({"emotion": "happy", "intensity": 0.5}, {"emotion": "surprised"}, {"blink": 0.5}):
+                    session.preview(Request.from_controls(**controls), 0, work_px=PREVIEW_PX)
     except Exception:  # a warm-up failure shows again, as an error, on first use
         log.exception("warming up the models failed")
 
