@@ -79,3 +79,56 @@ def test_pivots_cover_distinct_poses_and_expressions():
     assert kinds == {(0.0, 0.0), (30.0, 0.0), (0.0, 1.0)}
     assert [s.index for s in picked] == sorted(s.index for s in picked)
     assert choose(samples, k=3) == picked  # deterministic
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.integers(1, 8))
+def test_fade_weight_is_the_distance_to_the_nearest_unusable_frame(usable, fade):
+    w = fade_weights(usable, fade)
+    bad = [i for i, ok in enumerate(usable) if not ok]
+    for i in range(len(usable)):
+        dist = min((abs(i - j) for j in bad), default=10**6)
+        assert w[i] == pytest.approx(min(1.0, dist / fade))
+
+
+def test_window_is_cut_at_the_ends_of_the_clip():
+    values = [Expression({"12": float(i)}) for i in range(5)]
+    assert smooth_at(values, [0] * 5, 4, 2, average_codes).values["12"] == pytest.approx(
+        (0.25 * 2 + 0.75 * 3 + 1.0 * 4) / 2.0)
+    assert smooth_at(values, [0] * 5, 0, 0, average_codes) is values[0]
+    with pytest.raises(ValueError):
+        hanning_weights(-1)
+
+
+def test_fewer_samples_than_pivots_gives_every_sample():
+    samples = [_sample(i, float(i), 0.0) for i in range(4)]
+    assert choose(samples, k=16) == samples
+    assert choose([], k=3) == []
+
+
+def _open_sample(i, gap, yaw, crop=True):
+    from mien import mesh
+    from mien.face import Face
+
+    verts, _ = mesh.canonical()
+    lm = np.zeros((478, 3), np.float32)
+    lm[:468] = verts[:468] * np.array([40, -40, -40])
+    lm[:, :2] += 300
+    lm[468:, :2] = lm[[33] * 10, :2]
+    lm[14, :2] = lm[13, :2] + [0, gap * np.linalg.norm(lm[33, :2] - lm[263, :2])]  # inner lips gap IOD apart
+    face = Face(0, lm, (0, 0, 600, 600), 1.0, (600, 600))
+    return Sample(i, face, np.zeros(1), (yaw, 0.0, 0.0), np.zeros((4, 4, 3), np.uint8) if crop else None,
+                  face if crop else None)
+
+
+def test_mouth_frame_is_open_and_near_the_usual_pose():
+    from mien.pivots import mouth_source
+
+    closed = [_open_sample(i, 0.0, 0.0) for i in range(10)]
+    wide_turned = _open_sample(20, 0.14, 40.0)
+    open_front = _open_sample(21, 0.12, 2.0)
+    no_crop = _open_sample(22, 0.15, 0.0, crop=False)
+    samples = closed + [wide_turned, open_front, no_crop]
+    assert mouth_source(samples, samples) is open_front
+    assert mouth_source(samples, closed) is open_front  # no open pivot: any open sample
+    assert mouth_source(closed, closed) is None

@@ -113,3 +113,41 @@ def test_request_edit_gives_the_same_change_as_before():
         expect = req.code() + (req.current_terms(current) if req.needs_current else Expression({}))
         for k in set(change.values) | set(expect.values):
             assert change.values.get(k, 0.0) == pytest.approx(expect.values.get(k, 0.0))
+
+
+def test_neutralize_none_and_combinations():
+    tl = Timeline.parse("1s:neutralize, 2s:none+smile=0.5, 3s:neutralise+au12=0.3")
+    assert tl.at(0.0, 25).on_current == pytest.approx(-1.0)  # held before the first key
+    assert tl.at(2.0, 25).on_current == 0 and _amount(tl.at(2.0, 25), "smile") > 0
+    assert tl.at(3.0, 25).on_current == pytest.approx(-1.0) and _amount(tl.at(3.0, 25), "12") == pytest.approx(0.3)
+    assert Timeline.constant(Request.from_controls(smile=0.5).edit).at(99.0, 25) == \
+        Timeline.parse("0s:smile=0.5").at(1.0, 25)
+
+
+@pytest.mark.parametrize("text, word", [
+    ("4s:happy+", "empty control"), ("4s:intensity=0.5", "unknown control"), ("4s:au12=x", "number"),
+    ("4s:happy@x", "number"),
+])
+def test_more_bad_controls(text, word):
+    with pytest.raises(InputError, match=word) as err:
+        Timeline.parse(text)
+    assert err.value.param == "keyframes" and "4s:" in str(err.value)
+
+
+@pytest.mark.parametrize("data, word", [
+    ("[1", "not JSON"), ({"keys": []}, "keyframes"), ([3], "keyframe 0 must be an object"),
+    ([{"time": "soon"}], "keyframe 0"), ([{"time": [1]}], "number of seconds"), ([{"time": -1}], "0 or more"),
+    ([{"time": 0}, {"frame": True}], "keyframe 1: frame must be a whole number"),
+    ([{"time": 1, "colour": "red"}], "keyframe 0"),
+])
+def test_bad_keyframe_files_name_the_key_and_the_parameter(data, word):
+    with pytest.raises(InputError, match=word) as err:
+        Timeline.from_json(data if isinstance(data, str) else json.dumps(data))
+    assert err.value.param == "keyframes"
+
+
+def test_keyframe_file_loads(tmp_path):
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps([{"time": 0}, {"time": 2, "smile": 1}]))
+    assert _amount(Timeline.load(path).at(1.0, 25), "smile") == pytest.approx(
+        _amount(Timeline.parse("2s:smile=1").at(2.0, 25), "smile") / 2)

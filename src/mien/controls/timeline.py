@@ -134,6 +134,8 @@ class Timeline:
                 edit = Request.from_controls(**controls).edit
             except TypeError as exc:
                 raise InputError(f"keyframe {i}: {exc}", param="keyframes") from None
+            except InputError as exc:
+                raise InputError(f"keyframe {i}: {exc}", param="keyframes", allowed=exc.allowed) from None
             keys.append(Keyframe(edit, seconds, frame, json.dumps(item)))
         return cls(keys)
 
