@@ -445,7 +445,9 @@ async function pump() {
   S.pending = null;
   S.inFlight = job;
   try {
+    const tSend = performance.now();
     const res = await fetch(`/api/sessions/${job.shot.id}/preview`, jsonBody(job.body));
+    const tHeaders = performance.now();
     if (res.status === 409) return;                    // the server saw a newer seq: stale
     if (!res.ok) {
       let body = null; try { body = await res.json(); } catch (_) { /* */ }
@@ -456,7 +458,9 @@ async function pump() {
     const renderMs = Number(res.headers.get("X-Render-Ms"));
     const blob = await res.blob();
     if (job.seq <= S.drawnSeq || job.shot !== S.pose) return;   // stale: something newer is drawn
+    const tBlob = performance.now();
     const bmp = await createImageBitmap(blob);
+    const tDecoded = performance.now();
     if (job.seq <= S.drawnSeq || job.shot !== S.pose) return;
     S.drawnSeq = job.seq;
     S.after = bmp;
@@ -465,8 +469,11 @@ async function pump() {
     scheduleFull();
     if (!$("message").classList.contains("info")) clearMessage();
     requestAnimationFrame(() => {
-      const ms = performance.now() - job.t0;
+      const now = performance.now(), ms = now - job.t0;
       window.mien.roundTrips.push(ms);
+      // Where the time went: queued behind another request, answer, body, decode, draw + frame.
+      window.mien.phases.push({ queued: tSend - job.t0, answer: tHeaders - tSend, body: tBlob - tHeaders,
+        decode: tDecoded - tBlob, paint: now - tDecoded });
       window.mien.renderMs.push(renderMs);
       window.mien.drawn = job.seq;
       $("preview-info").textContent = `${Math.round(ms)} ms (server ${Number.isFinite(renderMs) ? Math.round(renderMs) : "?"} ms)`;
@@ -613,6 +620,11 @@ function setVideo(file) {
   $("video-work").hidden = false;
   $("job-download").hidden = true;
   $("job-status").textContent = `${file.name} (${(file.size / 1e6).toFixed(1)} MB)`;
+  $("video-drop").classList.add("compact");
+  $("video-title").textContent = `${file.name}: choose another video`;
+  $("video-help").open = false;
+  S.keys = []; keysToText();
+  clearMessage();
   v.onloadedmetadata = () => {
     S.video.duration = Number.isFinite(v.duration) ? v.duration : 0;
     $("playhead").max = String(S.video.duration);
@@ -687,6 +699,7 @@ async function previewFrame() {
     if (img.src) URL.revokeObjectURL(img.src);
     img.src = URL.createObjectURL(blob);
     $("frame-figure").hidden = false;
+    clearMessage();
     $("frame-caption").textContent = `Frame at ${playheadTime().toFixed(2)} s with ${controlsText()}`;
   } catch (e) {
     showError(`Frame preview failed: ${e.message}`);
@@ -708,6 +721,7 @@ async function startJob() {
   try {
     const { job } = await (await api("/api/videos", { method: "POST", body: fd })).json();
     S.job = job;
+    clearMessage();
     $("job-cancel").disabled = false;
     pollJob(job);
   } catch (e) {
@@ -800,15 +814,12 @@ function wire() {
   $("download").addEventListener("click", downloadFull);
   $("preset-save").addEventListener("click", savePreset);
   $("preset-input").addEventListener("change", (e) => { loadPreset(e.target.files[0]); e.target.value = ""; });
-  // The label stands in for the hidden file input: make Enter/space open it too.
-  for (const lab of document.querySelectorAll("label.button-like, label.drop-label")) {
-    lab.tabIndex = 0;
-    lab.addEventListener("keydown", (e) => {
-      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $(lab.htmlFor).click(); }
-    });
-  }
 
   $("video-input").addEventListener("change", (e) => setVideo(e.target.files[0]));
+  // Hidden file inputs keep the focus: Enter opens them as space does.
+  for (const input of document.querySelectorAll("input[type=file]")) {
+    input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); input.click(); } });
+  }
   $("playhead").addEventListener("input", onPlayhead);
   $("video").addEventListener("timeupdate", () => {
     const v = $("video");
@@ -822,7 +833,7 @@ function wire() {
 }
 
 async function main() {
-  window.mien = { S, roundTrips: [], renderMs: [], drawn: 0, ready: false, controlsForApi, controlsText };
+  window.mien = { S, roundTrips: [], renderMs: [], phases: [], drawn: 0, ready: false, controlsForApi, controlsText };
   wire();
   try {
     S.registry = await (await api("/api/controls")).json();
