@@ -246,9 +246,10 @@ def test_wrong_type_is_415(client):
     assert "JPEG" in body["allowed"]
 
 
-def test_corrupt_photo_is_422(client):
+def test_corrupt_photo_is_422_without_server_paths(client):
     data = NEUTRAL.read_bytes()[:3000]  # a JPEG header, then nothing
-    assert_error(client.post("/api/sessions", files={"photo": ("cut.jpg", data, "image/jpeg")}), 422)
+    body = assert_error(client.post("/api/sessions", files={"photo": ("../../cut.jpg", data, "image/jpeg")}), 422)
+    assert body["error"].startswith("cut.jpg: ") and "/" not in body["error"]
 
 
 def test_too_large_is_413(tmp_path):
@@ -286,7 +287,7 @@ def test_no_face_is_422(client):
     assert "no face" in body["error"]
     r = client.post("/api/edit", files={"photo": ("blank.png", blank, "image/png")},
                     data={"controls": '{"smile": 0.5}'})
-    assert "no face" in assert_error(r, 422)["error"]
+    assert "no face found in the photo blank.png" in assert_error(r, 422)["error"]
 
 
 def test_bad_controls_are_422(client, neutral):

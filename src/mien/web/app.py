@@ -47,8 +47,8 @@ from ..expression import EMOTION_NAMES, model
 from ..image import from_float, to_float
 from .jobs import JobManager
 from .store import Entry, SessionStore
-from .uploads import (MEDIA_TYPES, PHOTO_FORMATS, ApiError, BodyLimit, Saved, error_body, safe_stem,
-                      save_upload)
+from .uploads import (MEDIA_TYPES, PHOTO_FORMATS, ApiError, BodyLimit, Saved, error_body, save_upload,
+                      without_paths)
 
 log = logging.getLogger(__name__)
 
@@ -303,11 +303,11 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
 
     @app.exception_handler(ApiError)
     async def _api_error(_req, exc: ApiError):
-        return JSONResponse(error_body(str(exc), exc.param, exc.allowed), status_code=exc.status)
+        return JSONResponse(error_body(without_paths(str(exc), tmp), exc.param, exc.allowed), status_code=exc.status)
 
     @app.exception_handler(MienError)
     async def _mien_error(_req, exc: MienError):
-        return JSONResponse(error_body(str(exc), exc.param, exc.allowed), status_code=422)
+        return JSONResponse(error_body(without_paths(str(exc), tmp), exc.param, exc.allowed), status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req, exc: RequestValidationError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MienError
-from .uploads import ApiError
+from .uploads import ApiError, without_paths
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class JobManager:
             return
         except MienError as exc:
             with self._lock:
-                self._finish(job, "failed", str(exc))
+                self._finish(job, "failed", without_paths(str(exc), self.folder))
             return
         except Exception:  # never a stack trace to the client; the log has it
             log.exception("video job %s failed", job.id)
@@ -223,4 +223,4 @@ class JobManager:
                 return
             job.summary = {"frames": summary.frames, "edited": summary.edited, "passed": dict(summary.passed),
                            "seconds": round(summary.seconds, 3), "lips": summary.lips, "text": summary.text()}
-            self._finish(job, "done", summary.text())
+            self._finish(job, "done", without_paths(summary.text(), self.folder))

@@ -103,7 +103,8 @@ def _size_text(n: int) -> str:
 
 async def save_upload(upload, folder: Path, name: str, *, video: bool, limit: int, field: str) -> Saved:
     """Check an uploaded file's type (first bytes) and size, then copy it to
-    ``folder / (name + extension)``.
+    ``folder / name / (the client's file stem, made safe, + the extension of its type)``,
+    so that messages name the photo as the CLI would (``photo neutral.jpg``).
 
     Raises:
         ApiError: 415 not a photo/video of a known type; 413 larger than ``limit`` bytes;
@@ -133,7 +134,9 @@ async def save_upload(upload, folder: Path, name: str, *, video: bool, limit: in
     if size > limit:
         raise ApiError(413, f"{field}: {_size_text(size)} is larger than the {_size_text(limit)} allowed",
                        param=field, allowed=f"at most {_size_text(limit)}")
-    path = folder / f"{name}{ext}"
+    stem = safe_stem(upload.filename, "video" if video else "photo")
+    (folder / name).mkdir(parents=True, exist_ok=True)
+    path = folder / name / f"{stem}{ext}"
 
     def copy() -> None:
         upload.file.seek(0)
@@ -141,7 +144,13 @@ async def save_upload(upload, folder: Path, name: str, *, video: bool, limit: in
             shutil.copyfileobj(upload.file, out, 1 << 20)
 
     await run_in_threadpool(copy)
-    return Saved(path, kind, safe_stem(upload.filename, "video" if video else "photo"), size)
+    return Saved(path, kind, stem, size)
+
+
+def without_paths(message: str, root: Path) -> str:
+    """``message`` with every path under ``root`` (the server's scratch folder) cut to its
+    file name: errors never show where the server keeps files."""
+    return re.sub(re.escape(str(root)) + r"/(?:[^\s/]+/)*", "", message)
 
 
 class _TooLarge(Exception):
