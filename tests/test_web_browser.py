@@ -15,6 +15,7 @@ browser).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -37,6 +38,7 @@ web_app = pytest.importorskip("mien.web.app", reason="mien.web.app is not import
 DATA = Path(__file__).parent / "data" / "london"
 NEUTRAL = DATA / "020" / "neutral.jpg"
 HAPPY = DATA / "020" / "happy.jpg"
+OTHER = DATA / "036" / "neutral.jpg"
 VIDEO = Path(__file__).parent / "data" / "video" / "talking_woman_2s.mp4"
 SHOTS = Path("/tmp/web-shots")
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -114,7 +116,26 @@ def _post_json(url: str, body: dict) -> bytes:
 
 def _upload(page, *paths: Path) -> None:
     page.set_input_files("#photo-input", [str(p) for p in paths])
-    page.wait_for_function(f"window.mien.S.shots.length === {len(paths)} && document.querySelector('.face')",
+    names = json.dumps([p.name for p in paths])
+    page.wait_for_function(f"JSON.stringify(window.mien.S.shots.map(s => s.name)) === {names!r} "
+                           "&& document.querySelector('.face')", timeout=SLOW)
+    _settled(page)
+
+
+def _drop(page, *paths: Path) -> None:
+    """Drop files on the drop zone as a drag from the desktop would (a DataTransfer of Files)."""
+    files = [{"name": p.name, "data": base64.b64encode(p.read_bytes()).decode()} for p in paths]
+    page.evaluate("""files => {
+        const dt = new DataTransfer();
+        for (const f of files) {
+            const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
+            dt.items.add(new File([bytes], f.name, {type: "image/jpeg"}));
+        }
+        const zone = document.getElementById("drop");
+        zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+    }""", files)
+    page.wait_for_function(f"window.mien.S.shots.length === {len(paths)} && window.mien.S.shots.every(s => s.suggest)",
                            timeout=SLOW)
     _settled(page)
 
@@ -260,9 +281,15 @@ def test_edit_preview_preset_download(page, server, tmp_path, capsys):
     assert result.exit_code == 0, result.output
     assert got == out.read_bytes(), "the page's full-resolution download differs from `mien edit`"
 
+    # The preset's controls stay for the next photo: another person gets the same edit.
+    _upload(page, OTHER)
+    assert page.evaluate("window.mien.S.pose.name") == OTHER.name
+    assert page.evaluate("window.mien.controlsForApi()") == body["controls"]
+    assert page.evaluate("window.mien.S.after !== null")
+
 
 def test_burst_mouth_from_another_shot(page, server):
-    _upload(page, NEUTRAL, HAPPY)
+    _drop(page, NEUTRAL, HAPPY)
     assert page.locator(".shot").count() == 2
     assert page.evaluate("window.mien.S.pose.name") == NEUTRAL.name
     plain = _canvas(page)
