@@ -115,10 +115,12 @@ def _post_json(url: str, body: dict) -> bytes:
 
 
 def _upload(page, *paths: Path) -> None:
+    before = page.evaluate("window.mien.S.shots.map(s => s.id)")
     page.set_input_files("#photo-input", [str(p) for p in paths])
     names = json.dumps([p.name for p in paths])
-    page.wait_for_function(f"JSON.stringify(window.mien.S.shots.map(s => s.name)) === {names!r} "
-                           "&& document.querySelector('.face')", timeout=SLOW)
+    page.wait_for_function("([names, before]) => JSON.stringify(window.mien.S.shots.map(s => s.name)) === names "
+                           "&& window.mien.S.shots.every(s => !before.includes(s.id)) "
+                           "&& document.querySelector('.face')", arg=[names, before], timeout=SLOW)
     _settled(page)
 
 
