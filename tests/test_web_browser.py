@@ -366,3 +366,10 @@ def test_video_keyframes_frame_and_job(page, server):
     with urllib.request.urlopen(server + href, timeout=30) as r:
         assert r.read()[4:8] == b"ftyp"
     _screenshot(page, "video")
+
+    # Cancel: a second job stopped right after it starts (the clip takes seconds to render).
+    page.click("#job-start")
+    page.wait_for_selector("#job-cancel:not([disabled])", timeout=SLOW)
+    page.click("#job-cancel")
+    page.wait_for_function("document.getElementById('job-status').textContent.startsWith('cancelled')", timeout=SLOW)
+    assert page.is_hidden("#job-download") and page.is_enabled("#job-start")
