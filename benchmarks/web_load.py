@@ -199,6 +199,8 @@ def main() -> None:
         rss0 = int(proc_status(server.pid)["VmRSS"].split()[0]) / 1024
 
         health: list[float] = []
+        health_at: list[float] = []
+        started = [time.perf_counter()]
         health_errors = [0]
         stop = threading.Event()
 
@@ -211,12 +213,13 @@ def main() -> None:
                     except httpx.HTTPError:
                         ok = False
                     health.append(time.perf_counter() - t0)
+                    health_at.append(t0 - started[0])
                     health_errors[0] += not ok
                     stop.wait(0.25)
 
         watcher = threading.Thread(target=poll_health, daemon=True)
         watcher.start()
-        t0 = time.perf_counter()
+        t0 = started[0] = time.perf_counter()
         deadline = time.monotonic() + args.deadline
         threads = [threading.Thread(target=run_client, args=(c, base, deadline), daemon=True) for c in clients]
         for t in threads:
@@ -252,7 +255,8 @@ def main() -> None:
     print(f"upload  {ms(uploads)}")
     print(f"preview {ms(previews)}")
     print(f"render  {ms(renders)}")
-    print(f"health while loaded {ms(health)}; failed {health_errors[0]}")
+    print(f"health while loaded {ms(health)}; failed {health_errors[0]}"
+          + (f"; slowest at {health_at[health.index(max(health))]:.1f} s into the run" if health else ""))
     print(f"server RSS: {rss0:.0f} MB idle after start, peak {peak:.0f} MB")
     if not args.no_verify:
         t1 = time.perf_counter()

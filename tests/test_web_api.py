@@ -110,9 +110,14 @@ def test_page_docs_and_health(client, tmp_path):
         assert c.get("/static/../../etc/passwd").status_code == 404
 
 
-def test_foreign_host_header_refused(client):
+def test_foreign_host_and_origin_refused(client):
     # A DNS-rebinding page reaches 127.0.0.1 under its own host name: refused.
     assert client.get("/api/health", headers={"host": "evil.example"}).status_code == 400
+    # Another site's page posting from the user's browser: refused; the page itself may post.
+    assert_error(client.post("/api/presets/check", json={"mien_preset": 1},
+                             headers={"origin": "http://evil.example"}), 403, "origin")
+    ok = client.post("/api/presets/check", json={"mien_preset": 1}, headers={"origin": "http://127.0.0.1"})
+    assert ok.status_code == 200
 
 
 # -- sessions ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Optional
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -324,6 +325,13 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
 
     @app.middleware("http")
     async def _catch_all(request: HttpRequest, call_next):
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
+            # Another site's page posting to this server from the user's browser (it cannot
+            # read the answer, but it could spend the CPU): only the page itself may post.
+            if urlsplit(origin).netloc != request.headers.get("host", ""):
+                return JSONResponse(error_body(f"requests from {origin} are refused; use the page this server "
+                                               "serves", "origin"), status_code=403)
         try:
             return await call_next(request)
         except Exception:
