@@ -518,9 +518,21 @@ function drawPreview() {
   $("before-tag").hidden = !S.showBefore;
   const line = $("split-line");
   line.hidden = S.showBefore || S.split <= 0 || S.split >= 100;
-  line.style.left = `${S.split}%`;
+  positionSplitLine();
   cv.setAttribute("aria-label", S.showBefore ? "The chosen face before the edit" :
     S.split > 0 ? `Split view: before on the left ${S.split} %, after on the right` : "Preview of the edited face");
+}
+
+/** Put the split line over the canvas's drawn content (letterboxed when fitted, wider than
+ * the scrolling box at 100 %). */
+function positionSplitLine() {
+  const cv = $("preview"), line = $("split-line");
+  if (line.hidden) return;
+  const ew = cv.clientWidth, eh = cv.clientHeight, a = cv.width / cv.height;
+  const cw = ew / eh > a ? eh * a : ew, ch = ew / eh > a ? eh : ew / a;
+  line.style.left = `${cv.offsetLeft + (ew - cw) / 2 + cw * S.split / 100}px`;
+  line.style.top = `${cv.offsetTop + (eh - ch) / 2}px`;
+  line.style.height = `${ch}px`;
 }
 
 /** What the full-resolution render depends on (controls, face, burst, shot). */
@@ -800,6 +812,7 @@ function wire() {
     $("before-after").textContent = S.showBefore ? "Show after" : "Show before";
     drawPreview();
   });
+  window.addEventListener("resize", positionSplitLine);
   $("split").addEventListener("input", (e) => { S.split = Number(e.target.value); drawPreview(); });
   $("zoom").addEventListener("click", () => {
     S.zoom = !S.zoom;
