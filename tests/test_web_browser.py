@@ -305,9 +305,18 @@ def test_burst_mouth_from_another_shot(page, server):
     neutral_id = page.evaluate("window.mien.S.shots[0].id")
 
     # Mouth from the happy shot, eyes from the pose (neutral) shot.
+    bodies: list[dict] = []
+
+    def keep(request) -> None:
+        if request.url.endswith("/preview"):
+            bodies.append(json.loads(request.post_data))
+
+    page.on("request", keep)
     page.select_option("#burst-mouth", happy_id)
     _settled(page)
+    page.remove_listener("request", keep)
     assert page.evaluate("window.mien.S.burst") == {"mouth": happy_id}
+    assert bodies[-1]["burst"] == {"mouth": happy_id, "strength": 1}
     mouth = _canvas(page)
     assert mouth != plain, "taking the mouth from the happy shot did not change the preview"
 
