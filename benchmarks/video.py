@@ -38,6 +38,8 @@ The writer's frames are watched (VideoWriter.write wrapped in this process): whi
 were changed at all, and the bounding box of changed pixels against the input face's box
 grown by 0.5 face widths ("outside": changed pixels found outside it, per frame).
 
+  null     no edit: the clip decoded and re-encoded by VideoWriter (crf 18): every measure's
+           floor (re-detection and encoder noise); "changed" = all frames.
   exact    the woman's keyframed edit written with lossless=True into .mkv: decoded
            output vs decoded input outside the dilated face box, every frame; frames
            identical in full; audio packets of input and output compared byte for byte
@@ -465,6 +467,42 @@ def run_reenact(photo: Path, dst: Path, redo: bool, **kw) -> dict:
     return m
 
 
+def run_null(clip: Path, dst: Path, redo: bool) -> dict:
+    """No edit: decode and re-encode with VideoWriter's defaults (the measures' floor: the
+    encoder's own noise)."""
+    meta = dst.with_suffix(dst.suffix + ".json")
+    if dst.exists() and meta.exists() and not redo:
+        return json.loads(meta.read_text())
+    from mien.io.video import VideoWriter, read_video
+
+    t, c = time.perf_counter(), cpu()
+    with read_video(clip) as r, VideoWriter(dst, r) as w:
+        n = 0
+        for f in r:
+            w.write(f.pixels, f)
+            n += 1
+    m = {"summary": f"{n} frames re-encoded, no edit", "wall": time.perf_counter() - t, "cpu": cpu() - c}
+    meta.write_text(json.dumps(m))
+    return m
+
+
+def do_null(args, results: dict) -> None:
+    """Every measure on the unedited re-encode: the floor of each figure (re-detection noise,
+    encoder noise), over all frames where the face is found."""
+    out = args.out
+    for cname, clip in CLIPS.items():
+        inp = analyse(clip, out / f"in_{cname}.npz", redo=args.redo_analysis)
+        tag = f"{cname}_null"
+        dst = out / f"{tag}.mp4"
+        m = run_null(clip, dst, args.redo)
+        o = analyse(dst, out / f"{tag}.npz", ref=inp, redo=args.redo or args.redo_analysis)
+        n = len(inp["lm"])
+        r = measure(inp, o, np.ones(n, bool), None)
+        r.update({"summary": m["summary"], "wall": m["wall"], "cpu": m["cpu"]})
+        results["edits"][tag] = r
+        print_row(tag, r)
+
+
 def changed_mask(watch: dict, n: int) -> np.ndarray:
     m = np.zeros(n, bool)
     for i, b in watch.items():
@@ -781,7 +819,7 @@ def main() -> int:
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results.setdefault("edits", {})
-    parts = ("edits", "reenact", "exact", "noface", "speed", "memory")
+    parts = ("null", "edits", "reenact", "exact", "noface", "speed", "memory")
     edit_names = set(EDITS) & args.only
     wanted = [p for p in parts if p not in args.skip and (not args.only or p in args.only
                                                           or (p == "edits" and edit_names))]
@@ -789,7 +827,7 @@ def main() -> int:
     t, c = time.perf_counter(), cpu()
     for part in wanted:
         print(f"== {part}", flush=True)
-        {"edits": do_edits, "reenact": do_reenact, "exact": do_exact, "noface": do_noface, "speed": do_speed,
+        {"null": do_null, "edits": do_edits, "reenact": do_reenact, "exact": do_exact, "noface": do_noface, "speed": do_speed,
          "memory": do_memory}[part](args, results)
         results_path.write_text(json.dumps(results, indent=1, default=float))
     print(f"\n== table ({results_path})")
