@@ -98,10 +98,35 @@ class EditBody(BaseModel):
 
 
 class PresetBody(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    mien_preset: int
-    controls: dict[str, Any] = Field(default_factory=dict)
+    """A preset file as the page saves it."""
 
+    model_config = ConfigDict(extra="allow")
+    mien_preset: int = Field(description="the preset format's version: 1")
+    controls: dict[str, Any] = Field(default_factory=dict, description="Request.from_controls keywords")
+
+
+
+class ErrorBody(BaseModel):
+    """Every error answer."""
+
+    error: str = Field(description="one line: what went wrong and what to do")
+    param: Optional[str] = Field(None, description="the field or control at fault")
+    allowed: Optional[str] = Field(None, description="what would have been accepted")
+
+
+_WHY = {403: "a POST from another site's page (Origin is not this server)",
+        404: "unknown or expired session or job", 409: "a stale preview (newer seq seen), or a job not done",
+        413: "upload too large", 415: "not a photo (JPEG, PNG, WebP, TIFF, HEIC) or video (MP4, MOV, MKV, WebM, AVI)",
+        422: "bad value, unknown control, no face, different person", 503: "too many video jobs"}
+
+
+def doc(*codes: int, media: str | None = None, what: str = "") -> dict:
+    """OpenAPI ``responses`` for a route: its error codes and, for binary answers, the
+    media type. (Any POST may also answer 403 to another site's page.)"""
+    out: dict = {c: {"model": ErrorBody, "description": _WHY[c]} for c in codes}
+    if media:
+        out[200] = {"content": {media: {}}, "description": what or media}
+    return out
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -368,7 +393,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
                               "help": c.help, "kind": c.kind} for c in CONTROLS],
                 "emotions": list(EMOTION_NAMES), "aus": aus, "regions": list(REGIONS)}
 
-    @app.post("/api/presets/check", summary="Validate a preset file against the registry")
+    @app.post("/api/presets/check", responses=doc(422), summary="Validate a preset file against the registry")
     async def check_preset(body: PresetBody):
         if body.mien_preset != 1:
             raise ApiError(422, f"unknown preset version {body.mien_preset}; this mien reads version 1",
@@ -379,7 +404,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
 
     # -- sessions --------------------------------------------------------------------
 
-    @app.post("/api/sessions", status_code=201, summary="Upload a photo: faces, boxes and expression codes")
+    @app.post("/api/sessions", status_code=201, responses=doc(413, 415, 422), summary="Upload a photo: faces, boxes and expression codes")
     async def create_session(photo: Annotated[UploadFile, File(description="JPEG, PNG, WebP, TIFF or HEIC")]):
         folder = scratch()
         try:
@@ -389,11 +414,11 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
             shutil.rmtree(folder, ignore_errors=True)
         return session_json(entry)
 
-    @app.get("/api/sessions/{sid}", summary="A session's photo and faces again")
+    @app.get("/api/sessions/{sid}", responses=doc(404), summary="A session's photo and faces again")
     async def get_session(sid: str):
         return session_json(store.get(sid))
 
-    @app.get("/api/sessions/{sid}/photo", summary="The photo for display (JPEG, longest side <= 1600 px)",
+    @app.get("/api/sessions/{sid}/photo", responses=doc(404, media="image/jpeg", what="the photo; header X-Scale"), summary="The photo for display (JPEG, longest side <= 1600 px)",
              response_class=Response)
     async def session_photo(sid: str):
         entry = store.get(sid)
@@ -403,7 +428,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
         data, scale = entry.display
         return Response(data, media_type="image/jpeg", headers={"X-Scale": f"{scale:.6f}"})
 
-    @app.post("/api/sessions/{sid}/preview", summary="A fast preview of one face's crop (JPEG)",
+    @app.post("/api/sessions/{sid}/preview", responses=doc(404, 409, 422, media="image/jpeg", what="the crop; headers X-Crop, X-Render-Ms"), summary="A fast preview of one face's crop (JPEG)",
               response_class=Response)
     async def preview(sid: str, body: EditBody):
         entry = store.get(sid)
@@ -430,7 +455,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
         crop = f"{grid.x0},{grid.y0},{grid.x0 + grid.full_size[1]},{grid.y0 + grid.full_size[0]}"
         return Response(data, media_type="image/jpeg", headers={"X-Crop": crop, "X-Render-Ms": f"{ms:.1f}"})
 
-    @app.post("/api/sessions/{sid}/render", summary="The full-resolution edit in the photo's own format",
+    @app.post("/api/sessions/{sid}/render", responses=doc(404, 422, media="image/*", what="the photo's own format, as an attachment"), summary="The full-resolution edit in the photo's own format",
               response_class=Response)
     async def render(sid: str, body: EditBody):
         entry = store.get(sid)
@@ -444,13 +469,13 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
         return Response(data, media_type=MEDIA_TYPES.get(entry.photo.format, "image/png"),
                         headers=attachment(entry.stem, ext))
 
-    @app.get("/api/sessions/{sid}/suggest", summary="Per face: eyes open, smile, sharpness (burst picker)")
+    @app.get("/api/sessions/{sid}/suggest", responses=doc(404), summary="Per face: eyes open, smile, sharpness (burst picker)")
     async def suggest(sid: str):
         entry = store.get(sid)
         faces = await run(compute, lambda: [suggestion(s) for s in entry.session.faces])
         return {"id": sid, "faces": faces}
 
-    @app.delete("/api/sessions/{sid}", status_code=204, response_class=Response,
+    @app.delete("/api/sessions/{sid}", status_code=204, responses=doc(404), response_class=Response,
                 summary="Forget a session")
     async def delete_session(sid: str):
         store.delete(sid)
@@ -458,7 +483,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
 
     # -- one-call edits ---------------------------------------------------------------
 
-    @app.post("/api/edit", summary="Edit a photo in one call (same bytes as `mien edit`)", response_class=Response)
+    @app.post("/api/edit", responses=doc(413, 415, 422, media="image/*", what="the edited photo in its own format"), summary="Edit a photo in one call (same bytes as `mien edit`)", response_class=Response)
     async def edit(photo: Annotated[UploadFile, File()],
                    controls: Annotated[str, Form(description="JSON object of controls")] = "{}",
                    face: Annotated[str, Form()] = "0"):
@@ -473,7 +498,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
             shutil.rmtree(folder, ignore_errors=True)
         return Response(data, media_type=MEDIA_TYPES[saved.kind], headers=attachment(saved.stem, ext))
 
-    @app.post("/api/transfer", summary="Burst transfer in one call (same bytes as `mien transfer`)",
+    @app.post("/api/transfer", responses=doc(413, 415, 422, media="image/*", what="the pose photo edited, in its own format"), summary="Burst transfer in one call (same bytes as `mien transfer`)",
               response_class=Response)
     async def transfer(pose: Annotated[UploadFile, File(description="the photo to edit")],
                        expression: Annotated[Optional[UploadFile], File()] = None,
@@ -504,7 +529,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
 
     # -- video -----------------------------------------------------------------------
 
-    @app.post("/api/videos", status_code=202, summary="Start a video job (keyframes or controls)")
+    @app.post("/api/videos", status_code=202, responses=doc(413, 415, 422, 503), summary="Start a video job (keyframes or controls)")
     async def create_video(video: Annotated[UploadFile, File()],
                            keyframes: Annotated[Optional[str], Form(description="'0s:none, 4s:happy@0.6' or "
                                                                                 "keyframe JSON")] = None,
@@ -523,27 +548,27 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
         job = jobs.submit(jid, folder, saved.path, saved.stem, options)
         return JSONResponse({"job": job.id}, status_code=202)
 
-    @app.get("/api/jobs/{jid}", summary="A video job's status and progress")
+    @app.get("/api/jobs/{jid}", responses=doc(404), summary="A video job's status and progress")
     async def job_status(jid: str):
         return jobs.get(jid).as_json()
 
-    @app.post("/api/jobs/{jid}/cancel", summary="Cancel a video job")
+    @app.post("/api/jobs/{jid}/cancel", responses=doc(404), summary="Cancel a video job")
     async def job_cancel(jid: str):
         return jobs.cancel(jid).as_json()
 
-    @app.delete("/api/jobs/{jid}", status_code=204, response_class=Response, summary="Cancel and forget a job")
+    @app.delete("/api/jobs/{jid}", status_code=204, responses=doc(404), response_class=Response, summary="Cancel and forget a job")
     async def job_delete(jid: str):
         jobs.delete(jid)
         return Response(status_code=204)
 
-    @app.get("/api/jobs/{jid}/download", summary="The edited video (video/mp4)", response_class=Response)
+    @app.get("/api/jobs/{jid}/download", responses=doc(404, 409, media="video/mp4"), summary="The edited video (video/mp4)", response_class=Response)
     async def job_download(jid: str):
         job = jobs.get(jid)
         if job.status != "done" or not job.output.exists():
             raise ApiError(409, f"the job is {job.status}, not done; nothing to download yet", param="job")
         return FileResponse(job.output, media_type="video/mp4", filename=f"{job.stem}-mien.mp4")
 
-    @app.post("/api/videos/frame", summary="One frame of a video edited (JPEG)", response_class=Response)
+    @app.post("/api/videos/frame", responses=doc(413, 415, 422, media="image/jpeg", what="the frame edited; headers X-Time, X-Scale"), summary="One frame of a video edited (JPEG)", response_class=Response)
     async def video_frame(video: Annotated[UploadFile, File()],
                           time_: Annotated[float, Form(alias="time", description="seconds")] = 0.0,
                           controls: Annotated[str, Form()] = "{}",
@@ -690,35 +715,50 @@ def _frame_bytes(path: Path, seconds: float, request: Request, face: int) -> tup
     return jpeg(small), best.time, scale
 
 
-DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mien API</title>
+DOCS_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>mien HTTP API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;line-height:1.4}
-h2{margin-top:1.6em;font-size:1.1em}code,pre{background:#f3f3f3;padding:.1em .3em}pre{padding:.6em;overflow:auto}
-.m{display:inline-block;min-width:4.5em;font-weight:bold}</style></head><body>
-<h1>mien HTTP API</h1><p>Generated from <a href="/openapi.json">/openapi.json</a> (OpenAPI). Errors are JSON
-<code>{"error", "param", "allowed"}</code> with 422, 413, 415, 404 or 409.</p><div id="api">loading...</div>
+<style>body{font-family:system-ui,sans-serif;max-width:62em;margin:2em auto;padding:0 1em;line-height:1.4}
+h2{margin:1.8em 0 .2em;font-size:1.05em}code{background:#f3f3f3;padding:.1em .3em}
+.m{display:inline-block;min-width:4.5em}table{border-collapse:collapse;margin:.4em 0;font-size:.92em}
+td,th{border-bottom:1px solid #ddd;padding:.2em .6em;text-align:left;vertical-align:top}th{font-weight:600}
+.muted{color:#555}</style></head><body>
+<h1>mien HTTP API</h1>
+<p>This page is generated from <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1) and needs no network.
+Every error is JSON <code>{"error", "param", "allowed"}</code>: 422 bad value, unknown control or no face;
+413 too large; 415 not a photo or video; 404 unknown session or job; 409 stale preview or job not done;
+403 a POST from another site's page. <span class="muted">Fields marked * are required.</span></p>
+<main id="api">loading...</main>
 <script>
+"use strict";
 fetch('/openapi.json').then(r => r.json()).then(spec => {
   const out = document.getElementById('api'); out.textContent = '';
-  const ref = s => s && s.$ref ? spec.components.schemas[s.$ref.split('/').pop()] : s;
+  const add = (parent, tag, text, cls) => { const e = document.createElement(tag);
+    if (text !== undefined) e.textContent = text; if (cls) e.className = cls; parent.appendChild(e); return e; };
+  const ref = s => (s && s.$ref) ? spec.components.schemas[s.$ref.split('/').pop()] : s;
+  const type = s => { s = s || {}; if (s.$ref) return s.$ref.split('/').pop();
+    if (s.anyOf) return s.anyOf.map(type).join(' | '); if (s.type === 'array') return type(s.items) + '[]';
+    return (s.format === 'binary' || s.contentMediaType) ? 'file' : (s.type || 'any'); };
+  const table = (rows, head) => { const t = add(out, 'table'); const h = add(t, 'tr');
+    head.forEach(x => add(h, 'th', x)); rows.forEach(r => { const tr = add(t, 'tr');
+    r.forEach((x, i) => i === 0 ? add(add(tr, 'td'), 'code', x) : add(tr, 'td', x)); }); };
   for (const [path, ops] of Object.entries(spec.paths)) {
     for (const [method, op] of Object.entries(ops)) {
-      const h = document.createElement('h2');
-      h.innerHTML = '<span class="m"></span><code></code>';
-      h.firstChild.textContent = method.toUpperCase(); h.lastChild.textContent = path;
-      out.appendChild(h);
-      const p = document.createElement('p'); p.textContent = op.summary || ''; out.appendChild(p);
-      const fields = [];
-      for (const prm of op.parameters || []) fields.push(prm.name + ' (' + prm.in + ')');
+      const h = add(out, 'h2'); add(h, 'span', method.toUpperCase(), 'm'); add(h, 'code', path);
+      add(out, 'p', op.summary || '');
+      const rows = [];
+      for (const prm of op.parameters || []) rows.push([prm.name + (prm.required ? '*' : ''), prm.in, type(prm.schema),
+                                                       prm.description || '']);
       const body = op.requestBody && op.requestBody.content;
-      if (body) for (const [type, c] of Object.entries(body)) {
+      if (body) for (const [media, c] of Object.entries(body)) {
         const s = ref(c.schema) || {};
-        fields.push(type + ': ' + Object.keys(s.properties || {}).map(k =>
-          k + ((s.required || []).includes(k) ? '*' : '')).join(', '));
+        for (const [k, v] of Object.entries(s.properties || {}))
+          rows.push([k + ((s.required || []).includes(k) ? '*' : ''), media.split('/')[1], type(v),
+                     (v.description || '') + (v.default !== undefined ? ' (default ' + JSON.stringify(v.default) + ')' : '')]);
       }
-      if (fields.length) { const pre = document.createElement('pre'); pre.textContent = fields.join('\\n');
-        out.appendChild(pre); }
+      if (rows.length) table(rows, ['field', 'in', 'type', 'meaning']);
+      const res = Object.entries(op.responses || {}).map(([code, r]) => [code, r.description || '']);
+      if (res.length) table(res, ['answer', 'when']);
     }
   }
-});
+}).catch(e => { document.getElementById('api').textContent = 'could not load /openapi.json: ' + e; });
 </script></body></html>"""
