@@ -457,3 +457,16 @@ def test_session_store_keeps_a_memory_budget():
     assert store.get(b.id) and store.get(c.id)
     big = store.add(Fake(1000), None, "big")  # over the budget alone: kept, the rest dropped
     assert len(store) == 1 and store.get(big.id)
+
+
+def test_video_without_a_face_fails_with_a_message(client):
+    jobs = client.app.state.jobs
+    with open(DATA / "video" / "no_face.mp4", "rb") as f:
+        r = client.post("/api/videos", files={"video": ("empty.mp4", f, "video/mp4")},
+                        data={"controls": '{"smile": 0.5}'})
+    assert r.status_code == 202, r.text
+    jid = r.json()["job"]
+    status = wait_for(client, jid, lambda s: s["status"] in ("done", "failed", "cancelled"))
+    assert status["status"] == "failed" and "face" in status["message"] and "/" not in status["message"]
+    assert not jobs.get(jid).folder.exists()
+    assert_error(client.get(f"/api/jobs/{jid}/download"), 409, "job")
