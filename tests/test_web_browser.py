@@ -103,6 +103,21 @@ def _canvas(page) -> str:
     return page.evaluate("document.getElementById('preview').toDataURL('image/png')")
 
 
+def _thumb(page) -> list[int]:
+    """The preview canvas shrunk to 32x32 grey levels (0-255), row by row."""
+    return page.evaluate("""() => {
+        const c = document.createElement('canvas'); c.width = c.height = 32;
+        const g = c.getContext('2d'); g.drawImage(document.getElementById('preview'), 0, 0, 32, 32);
+        const d = g.getImageData(0, 0, 32, 32).data, out = [];
+        for (let i = 0; i < d.length; i += 4) out.push(Math.round((d[i] + d[i + 1] + d[i + 2]) / 3));
+        return out;
+    }""")
+
+
+def _mean_abs(a: list[int], b: list[int]) -> float:
+    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+
+
 def _set_range(page, selector: str, value: float) -> None:
     page.eval_on_selector(selector, "(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }",
                           str(value))
@@ -382,3 +397,37 @@ def test_video_keyframes_frame_and_job(page, server):
     page.click("#job-cancel")
     page.wait_for_function("document.getElementById('job-status').textContent.startsWith('cancelled')", timeout=SLOW)
     assert page.is_hidden("#job-download") and page.is_enabled("#job-start")
+
+
+def test_two_faces_click_to_choose(page, tmp_path):
+    from PIL import Image
+
+    pair = Image.new("RGB", (1350, 675))
+    for i, path in enumerate((NEUTRAL, OTHER)):
+        pair.paste(Image.open(path).convert("RGB").resize((675, 675)), (675 * i, 0))
+    group = tmp_path / "two.jpg"
+    pair.save(group, quality=92)
+    _upload(page, group)
+    faces = page.locator(".face")
+    assert faces.count() == 2
+    assert [faces.nth(i).get_attribute("aria-label") for i in range(2)] == ["Face 1", "Face 2"]
+    first = _canvas(page)
+    faces.nth(1).focus()
+    page.keyboard.press("Enter")                                # keyboard works as a click
+    _settled(page)
+    assert page.evaluate("window.mien.S.face") == 1
+    assert faces.nth(1).get_attribute("aria-pressed") == "true"
+    assert faces.nth(0).get_attribute("aria-pressed") == "false"
+    assert _canvas(page) != first, "choosing the second face did not show its preview"
+
+    # With no edit, "before" (cut from the displayed photo at X-Crop x X-Scale) lines up with
+    # the preview of the same crop: the page maps the crop onto the photo correctly.
+    after = _thumb(page)
+    page.click("#before-after")
+    before = _thumb(page)
+    page.click("#before-after")
+    faces.nth(0).click()
+    _settled(page)
+    other = _thumb(page)
+    assert _mean_abs(before, after) < 6, _mean_abs(before, after)
+    assert _mean_abs(other, after) > 3 * _mean_abs(before, after)
