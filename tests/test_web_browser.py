@@ -164,6 +164,10 @@ def _screenshot(page, name: str) -> None:
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(200)
     page.screenshot(path=str(SHOTS / f"{name}-phone.png"), full_page=True)
+    if page.is_visible("#c-smile"):                 # scrolled to the sliders: the preview stays on top
+        page.locator("#c-smile").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"{name}-phone-sliders.png"))
+        page.evaluate("window.scrollTo(0, 0)")
     page.set_viewport_size(DESKTOP)
 
 
