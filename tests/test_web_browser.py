@@ -402,6 +402,16 @@ def test_video_keyframes_frame_and_job(page, server):
     page.wait_for_function("document.getElementById('job-status').textContent.startsWith('cancelled')", timeout=SLOW)
     assert page.is_hidden("#job-download") and page.is_enabled("#job-start")
 
+    # Typed keys: minutes:seconds land on the timeline, frame numbers are kept as typed.
+    page.fill("#keyframes", "0:00.5:sad@0.3, 30f:happy")
+    page.dispatch_event("#keyframes", "change")
+    page.click("button[data-emotion=none]")
+    _set_range(page, "#c-smile", 0)
+    _set_range(page, "#playhead", 1.5)
+    page.click("#key-add")
+    assert page.input_value("#keyframes") == "0.5s:sad@0.3, 1.5s:none, 30f:happy"
+    assert page.locator("#timeline .key").count() == 2
+
 
 def test_two_faces_click_to_choose(page, tmp_path):
     from PIL import Image

@@ -50,6 +50,7 @@ const S = {
   zoom: false,
   video: null,             // {file, url, duration}
   keys: [],                // [{time, text}]
+  otherKeys: [],           // keyframe entries typed by frame number (`96f:...`), kept as typed
   job: null,
 };
 
@@ -306,6 +307,7 @@ function drawFaces() {
 function chooseFace(i) {
   S.face = i;
   for (const b of $("faces").children) b.setAttribute("aria-pressed", String(Number(b.dataset.face) === i));
+  if (S.after) S.after.close();
   S.after = null; S.crop = null;
   if (S.pose.faces.length) changed();
   else { drawPreview(); showError("No face was found in this photo; try another one (a face at least ~80 px across)."); }
@@ -461,8 +463,9 @@ async function pump() {
     const tBlob = performance.now();
     const bmp = await createImageBitmap(blob);
     const tDecoded = performance.now();
-    if (job.seq <= S.drawnSeq || job.shot !== S.pose) return;
+    if (job.seq <= S.drawnSeq || job.shot !== S.pose) { bmp.close(); return; }
     S.drawnSeq = job.seq;
+    if (S.after) S.after.close();                     // free the decoded pixels now, not at GC
     S.after = bmp;
     S.crop = crop.length === 4 && crop.every(Number.isFinite) ? crop : null;
     drawPreview();
@@ -635,7 +638,7 @@ function setVideo(file) {
   $("video-drop").classList.add("compact");
   $("video-title").textContent = `${file.name}: choose another video`;
   $("video-help").open = false;
-  S.keys = []; keysToText();
+  S.keys = []; S.otherKeys = []; keysToText();
   clearMessage();
   v.onloadedmetadata = () => {
     S.video.duration = Number.isFinite(v.duration) ? v.duration : 0;
@@ -659,18 +662,23 @@ function addKey() {
 }
 
 function keysToText() {
-  $("keyframes").value = S.keys.map((k) => `${fmt(k.time)}s:${k.text}`).join(", ");
+  $("keyframes").value = [...S.keys.map((k) => `${fmt(k.time)}s:${k.text}`), ...S.otherKeys].join(", ");
   renderTimeline();
 }
 
-/** Parse the text field back into keys (only `Ns` times are placed on the timeline). */
+/** Parse the text field back into keys. Times `4s`, `4.5s` and `1:02.5` are placed on the
+ * timeline; frame numbers (`96f`) need the clip's frame rate and stay in the text only. */
 function textToKeys() {
-  const keys = [];
+  const keys = [], other = [];
   for (const part of $("keyframes").value.split(",")) {
-    const m = /^\s*(\d+(?:\.\d*)?)\s*s\s*:\s*(.+?)\s*$/.exec(part);
-    if (m) keys.push({ time: Number(m[1]), text: m[2] });
+    let m = /^\s*(\d+(?:\.\d*)?)\s*s\s*:\s*(.+?)\s*$/.exec(part);
+    if (m) { keys.push({ time: Number(m[1]), text: m[2] }); continue; }
+    m = /^\s*(\d+):(\d{1,2}(?:\.\d*)?)\s*:\s*(.+?)\s*$/.exec(part);
+    if (m) keys.push({ time: 60 * Number(m[1]) + Number(m[2]), text: m[3] });
+    else if (part.trim()) other.push(part.trim());
   }
   S.keys = keys.sort((a, b) => a.time - b.time);
+  S.otherKeys = other;
   renderTimeline();
 }
 
