@@ -217,6 +217,9 @@ def test_edit_preview_preset_download(page, server, tmp_path, capsys):
     assert _canvas(page) == edited, "the same controls drew a different preview"
 
     q = statistics.quantiles(trips, n=20)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "roundtrip.json").write_text(json.dumps({"round_trip_ms": trips, "server_render_ms": server_ms,
+                                                      "phases_ms": phases, "cpu_s": cpu, "wall_s": wall}, indent=1))
     with capsys.disabled():
         print(f"\nslider round trip in the browser over {len(trips)} steps: median {statistics.median(trips):.0f} ms, "
               f"p95 {q[18]:.0f} ms, max {max(trips):.0f} ms (server render median "

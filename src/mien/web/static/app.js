@@ -56,13 +56,16 @@ const S = {
 
 /* ------------------------------------------------------------------ messages and API */
 
-function showError(err) {
+/** Show an error. `source` "preview" marks one that the next drawn preview clears. */
+function showError(err, source = "") {
   const text = typeof err === "string" ? err : (err && err.message) || String(err);
   $("message-text").textContent = text;
   $("message").hidden = false;
   $("message").classList.remove("info");
+  $("message").dataset.source = source;
 }
 function showInfo(text) {
+  $("message").dataset.source = "";
   $("message-text").textContent = text;
   $("message").hidden = false;
   $("message").classList.add("info");
@@ -453,7 +456,7 @@ async function pump() {
     if (res.status === 409) return;                    // the server saw a newer seq: stale
     if (!res.ok) {
       let body = null; try { body = await res.json(); } catch (_) { /* */ }
-      if (job.seq >= S.drawnSeq && !S.pending) showError(new ApiError(res.status, body));
+      if (job.seq >= S.drawnSeq && !S.pending) showError(new ApiError(res.status, body), "preview");
       return;
     }
     const crop = (res.headers.get("X-Crop") || "").split(",").map(Number);
@@ -470,7 +473,7 @@ async function pump() {
     S.crop = crop.length === 4 && crop.every(Number.isFinite) ? crop : null;
     drawPreview();
     scheduleFull();
-    if (!$("message").classList.contains("info")) clearMessage();
+    if ($("message").dataset.source === "preview") clearMessage();
     requestAnimationFrame(() => {
       const now = performance.now(), ms = now - job.t0;
       window.mien.roundTrips.push(ms);
@@ -482,7 +485,7 @@ async function pump() {
       $("preview-info").textContent = `${Math.round(ms)} ms (server ${Number.isFinite(renderMs) ? Math.round(renderMs) : "?"} ms)`;
     });
   } catch (e) {
-    showError(e.message.startsWith("Cannot reach") ? e : `Preview failed: ${e.message}`);
+    showError(e.message.startsWith("Cannot reach") ? e : `Preview failed: ${e.message}`, "preview");
   } finally {
     S.inFlight = null;
     if (S.pending) pump();
