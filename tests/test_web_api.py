@@ -351,7 +351,7 @@ def test_internal_errors_are_json_500(client, neutral, monkeypatch):
 
 def test_session_store_is_an_lru_with_expiry():
     now = [0.0]
-    store = SessionStore(max_sessions=2, ttl=10, clock=lambda: now[0])
+    store = SessionStore(max_sessions=2, ttl=10, grace=0, clock=lambda: now[0])
     a, b = store.add("A", None, "a"), store.add("B", None, "b")
     store.get(a.id)  # a used more recently than b
     c = store.add("C", None, "c")
@@ -443,6 +443,22 @@ def test_video_frame_preview(client):
     assert a.shape == (360, 640, 3) and np.abs(a - b).max() > 30
     r = client.post("/api/videos/frame", files={"video": ("m.mp4", data, "video/mp4")}, data={"time": "60"})
     assert_error(r, 422, "time")
+
+
+def test_session_store_keeps_sessions_in_use_up_to_a_cap():
+    now = [0.0]
+    store = SessionStore(max_sessions=2, grace=5, hard_cap=4, clock=lambda: now[0])
+    a, b, c = (store.add(s, None, s) for s in "abc")  # all in use: kept beyond 2
+    assert len(store) == 3
+    now[0] = 3
+    store.get(a.id)
+    now[0] = 6  # b and c idle for 6 s, a for 3 s
+    d = store.add("d", None, "d")
+    assert len(store) == 2 and store.get(a.id) and store.get(d.id)
+    e, f, g = (store.add(s, None, s) for s in "efg")  # in use, but never more than the cap
+    assert len(store) == 4
+    with pytest.raises(ApiError):
+        store.get(a.id)
 
 
 def test_session_store_keeps_a_memory_budget():

@@ -419,8 +419,8 @@ def serve(
                                                          "the app to your network."),
     port: int = typer.Option(7860, "--port", help="Port to listen on."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
-    max_sessions: int = typer.Option(32, "--max-sessions", help="Photos kept in memory at once (least recently "
-                                                               "used dropped first)."),
+    max_sessions: int = typer.Option(32, "--max-sessions", help="Photos kept in memory (least recently used "
+                                                               "dropped first; more while in use, up to 4x)."),
     workers: int = typer.Option(2, "--workers", help="Threads for uploads and full-resolution renders."),
 ) -> None:
     """Run the local web app: live sliders, burst picker, video jobs, on an HTTP API (docs at /docs)."""

@@ -266,7 +266,9 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
 
     Args:
         max_photo_bytes, max_video_bytes: largest upload of each kind (413 beyond).
-        max_sessions, session_ttl: the session LRU's size and idle lifetime (seconds).
+        max_sessions, session_ttl: the session LRU's size and idle lifetime (seconds);
+            sessions used in the last 2 minutes are kept beyond the size, up to 4 times it
+            (:class:`mien.web.store.SessionStore`).
         max_session_bytes: photo pixels the sessions may hold together (LRU beyond it).
         workers: threads for uploads, renders, edits and transfers.
         preview_workers: threads for live previews.
