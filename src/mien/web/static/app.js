@@ -840,6 +840,11 @@ function wire() {
   $("preset-input").addEventListener("change", (e) => { loadPreset(e.target.files[0]); e.target.value = ""; });
 
   $("video-input").addEventListener("change", (e) => setVideo(e.target.files[0]));
+  const vdrop = $("video-drop");
+  for (const ev of ["dragenter", "dragover"]) vdrop.addEventListener(ev, (e) => { e.preventDefault(); vdrop.classList.add("over"); });
+  for (const ev of ["dragleave", "drop"]) vdrop.addEventListener(ev, () => vdrop.classList.remove("over"));
+  vdrop.addEventListener("drop", (e) => { e.preventDefault(); setVideo(e.dataTransfer.files[0]); });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("message").hidden) clearMessage(); });
   // Hidden file inputs keep the focus: Enter opens them as space does.
   for (const input of document.querySelectorAll("input[type=file]")) {
     input.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); input.click(); } });
