@@ -21,7 +21,7 @@ that the crop the server reported lies around the client's own face.
 Bounded: at most ``--clients`` x (``--previews`` + 3) requests, each with a 180 s
 timeout, and the whole run stops at ``--deadline`` seconds.
 
-    .venv/bin/python benchmarks/web_load.py [--clients 50] [--previews 20] [--max-sessions 64]
+    .venv/bin/python benchmarks/web_load.py [--clients 50] [--previews 20] [--max-sessions 32]
 
 The machine has 2 shared cores: compare runs made at the same time only.
 """
@@ -165,7 +165,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--previews", type=int, default=20)
-    ap.add_argument("--max-sessions", type=int, default=64)
+    ap.add_argument("--max-sessions", type=int, default=32, help="as mien serve (its default)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--deadline", type=float, default=600.0, help="seconds for the whole load phase")
     ap.add_argument("--no-verify", action="store_true")
