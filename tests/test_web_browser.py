@@ -2,11 +2,15 @@
 
 The app runs under uvicorn in a thread on a free localhost port. The tests upload a London
 photo, move the smile slider (the preview changes; the round trip from the input event to
-the new image drawn is measured in the page with performance.now() and printed), switch
-before/after and the split view, save a preset and load it back, download the full
-resolution result and compare its bytes with the API's /render and with `mien edit`, and
-pick a burst's mouth from another shot of the same person. Screenshots at desktop
-(1366x800) and phone (390x844) width go to /tmp/web-shots/.
+the new image drawn is measured in the page with performance.now() and printed, for single
+steps and during a continuous drag; fast input sends fewer requests than events), switch
+before/after, the split view and 100 % zoom, save a preset, load it back and carry it to
+another photo, refuse a bad preset, download the full resolution result and compare its
+bytes with the API's /render and with `mien edit`; pick a burst's mouth and eyes from other
+shots of the same person (dropped on the page); choose one of two faces by click and by
+keyboard; show the API's error for a file that is not a photo; and build video keyframes,
+preview a frame, render, download and cancel a job. Screenshots at desktop (1366x800) and
+phone (390x844) width go to /tmp/web-shots/ with the round-trip samples (roundtrip.json).
 
 Skipped with a reason when chromium (/usr/bin/chromium) or playwright is missing:
 `bash scripts/install --dev` installs both (never `playwright install`, which downloads a
