@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 #: The edit fades out over this many frames before a frame that cannot be edited, and
 #: back in after it.
 FADE_FRAMES = 6
-#: Frames surveyed per second of video (fewer in long clips: at most :data:`MAX_SAMPLES`).
-SURVEY_RATE = 2.0
+#: Frames surveyed per second of video (more in short clips, fewer in long ones).
+SURVEY_RATE = 1.0
+MIN_SAMPLES = 8
 MAX_SAMPLES = 150
 #: Each new eye-white measurement moves the filtered one by this fraction.
 SCLERA_FOLLOW = 0.2
@@ -148,7 +149,9 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
         info = reader.info
         fps = float(info.fps) if info.fps else 25.0
         total = info.frames or int(round(info.duration * fps))
-        step = max(1, int(round(fps / rate)), math.ceil(max(total, 1) / MAX_SAMPLES))
+        # A sample a second (at least MIN_SAMPLES in a short clip, at most MAX_SAMPLES).
+        step = max(1, min(int(round(fps / rate)), max(total, 1) // MIN_SAMPLES),
+                   math.ceil(max(total, 1) / MAX_SAMPLES))
         samples: list[Sample] = []
         descriptor = None
         candidate = None  # (pixels, face): a first sighting waiting to be confirmed
