@@ -244,3 +244,19 @@ def test_frames_observed_ahead_arrive_in_order_and_errors_reach_the_caller():
             break
     assert not any(t.name == "mien-observe" and t.is_alive() for t in threading.enumerate())
     assert len(produced) < 20
+
+
+def test_interrupted_edit_leaves_nothing_behind(tmp_path):
+    """Ctrl-C in the middle of a clip: no output file, no temporary file, no thread left."""
+    import threading
+
+    out = tmp_path / "out.mp4"
+
+    def interrupt(done, total):
+        if done == 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        edit_video(MAN, out, smile=0.5, progress=interrupt)
+    assert list(tmp_path.iterdir()) == []
+    assert not any(t.name == "mien-observe" and t.is_alive() for t in threading.enumerate())
