@@ -126,3 +126,22 @@ def test_single_photo_and_png_sequence(tmp_path):
         interpolate_files(a, b, tmp_path / "x.png", frames=3)
     with pytest.raises(InputError):
         interpolate_files(a, b, tmp_path / "y.png", at=2.0)
+
+
+def test_cli_interpolate(tmp_path):
+    from typer.testing import CliRunner
+
+    from mien.cli import app
+
+    a, b = str(DATA / "020" / "neutral.jpg"), str(DATA / "020" / "happy.jpg")
+    runner = CliRunner()
+    res = runner.invoke(app, ["interpolate", a, b, "-o", str(tmp_path / "one.png"), "--at", "1"])
+    assert res.exit_code == 0, res.output
+    assert np.array_equal(read_photo(tmp_path / "one.png").pixels, read_photo(b).pixels)
+    res = runner.invoke(app, ["interpolate", a, b, "-o", str(tmp_path / "one.png"), "--at", "1.5"])
+    assert res.exit_code == 2 and "between 0" in res.output
+    res = runner.invoke(app, ["interpolate", a, str(DATA / "036" / "happy.jpg"), "-o", str(tmp_path / "s.png"),
+                              "--at", "0.5"])
+    assert res.exit_code == 2 and "different person" in res.output
+    res = runner.invoke(app, ["interpolate", a, b, "-o", str(tmp_path / "no" / "x.mp4")])
+    assert res.exit_code == 2 and "does not exist" in res.output

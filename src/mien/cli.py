@@ -298,6 +298,36 @@ def reenact(
 
 
 @app.command()
+def interpolate(
+    a: Path = typer.Argument(..., help="Photo A (t = 0)."),
+    b: Path = typer.Argument(..., help="Photo B of the same person, same size (t = 1)."),
+    out: Path = typer.Option(..., "-o", "--out",
+                             help="One photo (with --at), or .webp/.gif (looping), .mp4, a folder or a "
+                                  "pattern like frames/f_%04d.png (a PNG sequence)."),
+    at: Optional[float] = typer.Option(None, "--at", help="Write the one in-between at this t in [0, 1]."),
+    frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Frames from A to B inclusive (default 24)."),
+    fps: float = typer.Option(24.0, "--fps", help="Frames per second of an animation or video."),
+    face: Optional[int] = typer.Option(None, "--face", "-f", help="Face number from the left (default: the largest)."),
+    force: bool = typer.Option(False, "--force", help="Interpolate even if the faces look like different people."),
+) -> None:
+    """In-betweens of two photos (or video frames) of the same person.
+
+    Expression and head pose move from A to B; both photos are warped to each in-between
+    and blended where each is seen best. t = 0 is A and t = 1 is B, pixel for pixel.
+    """
+    from .controls.interpolate import interpolate_files
+
+    try:
+        t0 = time.perf_counter()
+        with _status("interpolating") as progress, _frames_bar("in-betweens") as bar:
+            written = interpolate_files(a, b, out, at=at, frames=frames, fps=fps, face=face, force=force,
+                                        progress=progress, frame_done=bar)
+        err.print(f"wrote {written} ({time.perf_counter() - t0:.1f} s)", markup=False, highlight=False)
+    except MienError as exc:
+        _fail(exc)
+
+
+@app.command()
 def sweep(
     photo: Path = typer.Argument(..., help="Photo to edit."),
     emotion: str = typer.Option(..., "--emotion", "-e", help="The emotion to sweep."),
@@ -356,6 +386,57 @@ def inspect(
         print(f"face {f.index}: {f.size:.0f} px wide at ({f.centre[0]:.0f}, {f.centre[1]:.0f}), "
               f"yaw {yaw:+.0f} pitch {pitch:+.0f} roll {roll:+.0f} degrees, confidence {f.score:.2f}", flush=True)
     err.print(f"wrote {out}", markup=False, highlight=False)
+
+
+@app.command("best-take")
+def best_take(
+    shots: list[Path] = typer.Argument(..., help="Two or more shots of the same group taken moments apart."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output file (.jpg .png .webp .tif .heic); never an input."),
+    base: Optional[int] = typer.Option(None, "--base", help="Build on this shot (numbered from 0 in the order "
+                                                            "given); by default the one needing fewest changes."),
+    explain: Optional[Path] = typer.Option(None, "--explain", help="Also write an overlay: where each face came "
+                                                                    "from and its scores per shot."),
+) -> None:
+    """Group photo with every face at its best: open eyes, looking at the camera, smiling.
+
+    Faces are paired across shots; each face better in another shot is taken from there
+    (all of it, or eyes and mouth from different shots). Everything else is the base shot,
+    bit for bit. A report says which face came from where and why.
+    """
+    from .controls.best_take import best_take as combine, explain as draw
+    from .io import check_output_path, read_photo, write_photo
+    from .session import Session
+
+    try:
+        check_output_path(out, list(shots))
+        if explain is not None:
+            check_output_path(explain, list(shots))
+        if len(shots) < 2:
+            raise InputError(f"best-take needs at least two shots of the same group, got {len(shots)}",
+                             param="shots", allowed="2 or more photos")
+        t0 = time.perf_counter()
+        with _status("best take") as progress:
+            photos = [read_photo(p) for p in shots]
+            sessions = [Session(ph, name=f"shot {i} ({p.name})") for i, (ph, p) in enumerate(zip(photos, shots))]
+            pixels, report = combine(sessions, base=base, progress=progress)
+        base_index = report[0]["base"]
+        write_photo(out, pixels, like=photos[base_index], protect=list(shots))
+        if explain is not None:
+            write_photo(explain, draw(pixels, report, [s.face for s in sessions[base_index].faces]),
+                        protect=list(shots))
+    except MienError as exc:
+        _fail(exc)
+    print(f"base shot {base_index} ({shots[base_index].name})", flush=True)
+    for r in report:
+        if r["face"] is None:
+            print(f"person {r['person']}: {r['reason']}", flush=True)
+        elif r["regions"]:
+            parts = ", ".join(f"{region} from shot {s} ({shots[s].name})" for region, s in r["regions"].items())
+            print(f"face {r['face']}: {parts}: {r['reason']}", flush=True)
+        else:
+            print(f"face {r['face']}: kept ({r['reason']})", flush=True)
+    err.print(f"wrote {out}" + (f" and {explain}" if explain else "") + f" ({time.perf_counter() - t0:.1f} s)",
+              markup=False, highlight=False)
 
 
 @app.command()

@@ -349,8 +349,17 @@ def write_animation(frames: Sequence[np.ndarray], out: Path, fps: float, *, loop
         kwargs.update(quality=90, method=4)
     else:
         kwargs.update(optimize=False, disposal=1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(out, **kwargs)
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(suffix=out.suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        images[0].save(tmp, **kwargs)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out
 
 
@@ -389,31 +398,51 @@ def interpolate_files(a: str | Path, b: str | Path, out: str | Path, *, at: floa
     Returns:
         ``out``.
     """
-    from ..io import read_photo, write_photo
     from ..image import to_uint8
+    from ..io import check_output_path, read_photo, write_photo
+    from ..io.photo import check_writable
 
     a, b, out = Path(a), Path(b), Path(out)
     if at is not None and frames is not None:
         raise InputError("give either --at (one photo) or --frames (a sequence), not both", param="at")
     if at is not None:
         at = check_t(at, "at")
-    if fps is None or not math.isfinite(float(fps)) or not 0 < float(fps) <= 240:
+    try:
+        fps_ok = math.isfinite(float(fps)) and 0 < float(fps) <= 240
+    except (TypeError, ValueError):
+        fps_ok = False
+    if not fps_ok:
         raise InputError(f"fps must be between 0 and 240, got {fps!r}", param="fps", allowed="(0, 240]")
-    for p in (a, b):
-        if out.resolve() == p.resolve():
-            raise InputError(f"the output {out} would replace an input", param="out")
+    count = 24 if frames is None else frames
+    if at is None and (int(count) != count or count < 2):
+        raise InputError(f"frames must be a whole number of at least 2, got {count!r}", param="frames",
+                         allowed=">= 2")
+    count = int(count)
+    suffix = out.suffix.lower()
+    pattern = "%" in str(out) or "{" in str(out)
+    # Validate the output before any work.
+    if at is not None:
+        check_output_path(out, [a, b])
+    elif suffix in ANIMATED:
+        check_writable(out, [a, b], "morph.webp")
+    elif suffix in VIDEOS:
+        from ..io.video import check_video_output_path
+
+        check_video_output_path(out, [a, b])
+    elif pattern:
+        for path in _sequence_paths(out, count)[:1]:
+            check_output_path(path, [a, b])
+    elif suffix:
+        raise InputError(f"cannot write a sequence to {out.name}: use .webp, .gif, .mp4, a folder or a "
+                         "pattern like frames/f_%04d.png (or --at for one photo)", param="out")
+    elif not out.parent.is_dir():
+        raise InputError(f"{out.parent}: folder does not exist; create it or choose another -o", param="out")
     photo_a = read_photo(a)
     photo_b = read_photo(b)
     engine = Interpolator(photo_a, photo_b, face=face, force=force, progress=progress)
     if at is not None:
         write_photo(out, engine(at), photo_a, protect=[a, b])
         return out
-    count = 24 if frames is None else frames
-    if int(count) != count or count < 2:
-        raise InputError(f"frames must be a whole number of at least 2, got {count!r}", param="frames",
-                         allowed=">= 2")
-    count = int(count)
-    suffix = out.suffix.lower()
     rendered = []
     for i, img in enumerate(engine.frames(count)):
         rendered.append(img)
@@ -424,12 +453,9 @@ def interpolate_files(a: str | Path, b: str | Path, out: str | Path, *, at: floa
         if suffix in ANIMATED:
             return write_animation(eight, out, fps)
         return _write_video(eight, out, fps, [a, b])
-    if suffix and "%" not in str(out) and "{" not in str(out):
-        raise InputError(f"cannot write a sequence to {out.name}: use .webp, .gif, .mp4, a folder or a "
-                         "pattern like frames/f_%04d.png (or --at for one photo)", param="out")
-    paths = _sequence_paths(out, count)
-    for path, img in zip(paths, rendered):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if not pattern:
+        out.mkdir(exist_ok=True)
+    for path, img in zip(_sequence_paths(out, count), rendered):
         write_photo(path, img, protect=[a, b])
     return out
 
