@@ -8,8 +8,10 @@ scored in every shot it appears in:
   distance (33-263), relative to that eye's widest opening across the shots; the face's
   score is the smaller eye's.
 - **looking at the camera**: the horizontal gaze (head yaw plus the iris offset from the
-  eye corners, 468/473 against 33-133 and 263-362, turned into degrees) and the head's
-  pitch away from the face's median pitch across the shots.
+  eye corners, 468/473 against 33-133 and 263-362, turned into degrees) and the head
+  pitch, each against the face's median across the shots (people look at the camera in
+  most shots of a burst; the camera's exact direction is unknown), with a wide absolute
+  term on the gaze.
 - **smiling**: the expression code's ``smile`` (or AU12 when larger), relative to the
   face's broadest smile across shots.
 - **sharp**: variance of the Laplacian on the face crop resampled to a fixed width,
@@ -56,8 +58,14 @@ Progress = Callable[[str], None]
 MARGIN = 0.15
 #: Eyes opened less than this fraction of their widest opening count as closed.
 EYES_CLOSED = 0.7
-#: Gaze (degrees) at which the looking score falls to ``exp(-1/2)``.
-GAZE_SIGMA = 12.0
+#: Horizontal gaze away from the face's median across the burst (degrees) at which the
+#: looking score falls to ``exp(-1/2)``. mien's strongest gaze edit (``gaze_x=1``) reads
+#: as 5-8 degrees, blinks move the iris estimate by up to ~4.
+GAZE_SIGMA = 6.0
+#: The same for head pitch away from the face's median, degrees.
+PITCH_SIGMA = 10.0
+#: The same for the absolute gaze (the whole burst looking away), degrees.
+ABSOLUTE_SIGMA = 30.0
 #: Smiles broader than this (code units) all count as a full smile when it is the face's
 #: broadest; a face that never smiles more than this is scored against this value.
 SMILE_FULL = 0.25
@@ -185,11 +193,13 @@ def score_group(raw: dict[int, FaceScore]) -> dict[int, FaceScore]:
     broadest = max(SMILE_FULL, max(r.smile for r in raw.values()))
     sharpest = max(max(r.sharpness for r in raw.values()), 1e-6)
     pitch0 = float(np.median([r.pitch for r in raw.values()]))
+    gaze0 = float(np.median([r.gaze for r in raw.values()]))
     out = {}
     for shot, r in raw.items():
         rel = float(np.min(r.openness / np.maximum(widest, 1e-6)))
         eyes = float(np.clip((rel - 0.3) / (EYES_OPEN - 0.3), 0, 1))
-        look = float(np.exp(-0.5 * ((r.gaze / GAZE_SIGMA) ** 2 + ((r.pitch - pitch0) / GAZE_SIGMA) ** 2)))
+        look = float(np.exp(-0.5 * (((r.gaze - gaze0) / GAZE_SIGMA) ** 2 + ((r.pitch - pitch0) / PITCH_SIGMA) ** 2
+                                    + (r.gaze / ABSOLUTE_SIGMA) ** 2)))
         mouth = float(np.clip(r.smile / broadest, 0, 1))
         sharp = float(min(1.0, r.sharpness / sharpest / 0.7))
         clear = float(np.clip(1 - r.occlusion, 0, 1))
@@ -219,10 +229,12 @@ def plan_face(scores: dict[int, FaceScore], base: int) -> tuple[dict[str, int], 
     need_mouth = mouth_value(sm) - mouth_value(base) > MARGIN
     if not need_eyes and not need_mouth:
         return {}, "best in the base shot"
-    # One shot good enough for both parts: take all regions from it.
-    # (A part that needs no replacement only has to be as good as the base's.)
-    eye_goal = eye_value(se if need_eyes else base) - MARGIN
-    mouth_goal = mouth_value(sm if need_mouth else base) - MARGIN
+    # One shot good enough for both parts: take all regions from it (eyes and mouth of
+    # one moment go together). Good enough: within 2 MARGIN of the best for a part that
+    # needs replacing, of the base for one that does not (real shots of one person differ
+    # in head pose by a few degrees, which moves the looking score by up to ~0.2).
+    eye_goal = eye_value(se if need_eyes else base) - 2 * MARGIN
+    mouth_goal = mouth_value(sm if need_mouth else base) - 2 * MARGIN
     candidates = [s for s in scores if s != base and eye_value(s) >= eye_goal and mouth_value(s) >= mouth_goal]
     if candidates:
         one = max(candidates, key=lambda s: scores[s].total * scores[s].source)
