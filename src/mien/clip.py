@@ -338,8 +338,8 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
                         folds[obs.segment] = state.folds
                     state.assume(folds=folds[obs.segment])
                     change = edit.change(state.canonical, current)
-                    scene = state.lit(scene_of(state, change, rotation=edit.rotation, keep_mouth=keep_mouth,
-                                               reference=mouth))
+                    scene = state.lit(_whites_lit(scene_of(state, change, rotation=edit.rotation,
+                                                           keep_mouth=keep_mouth, reference=mouth), mouth))
                     if not scene.changes_nothing:
                         out = renderer.execute(vf.pixels, renderer.plan(vf.pixels, scene, work_px=_work_px(obs.face)))
                 if out is vf.pixels:
@@ -464,6 +464,24 @@ def _fade(window: list[_Item], centre: int) -> float:
         if not item.observation.usable:
             nearest = min(nearest, abs(j - centre))
     return min(1.0, nearest / FADE_FRAMES)
+
+
+def _whites_lit(scene, mouth: Session | None):
+    """The mouth frame's teeth lit relative to the eye whites, as a donor's are.
+
+    Its skin-ratio light match (meant for two photos of one expression) compares a smiling
+    frame's cheeks with a neutral frame's: the raised, brighter cheeks tinted the teeth
+    pink (measured gain 0.90, 0.75, 0.77). Both frames come from one camera, so the eye
+    whites carry the light exactly (:func:`mien.texture.white_gain`).
+    """
+    import dataclasses
+
+    if mouth is None or not scene.layers:
+        return scene
+    ref = mouth.faces[0]
+    layers = tuple(dataclasses.replace(lay, own_person=False, white=ref.sclera) if lay.pixels is ref.pixels else lay
+                   for lay in scene.layers)
+    return dataclasses.replace(scene, layers=layers)
 
 
 def _follow(filtered, measured):

@@ -279,7 +279,7 @@ def _agreement(face: Face, aligned: np.ndarray) -> np.ndarray:
     motion = np.linalg.norm(aligned[:, :2] - face.landmarks[:, :2], axis=1) / max(face.interocular, 1.0)
     w = np.exp(-((motion / 0.04) ** 2))
     features = np.zeros(mesh.N_LANDMARKS)
-    for contour in (mesh.LIPS_OUTER, mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_BROW, mesh.RIGHT_BROW):
+    for contour in (mesh.LIPS_OUTER, mesh.LIPS_INNER, mesh.LEFT_EYE, mesh.RIGHT_EYE, mesh.LEFT_BROW, mesh.RIGHT_BROW):
         features[list(contour)] = 1.0
     features[mesh.N_SURFACE:] = 1.0
     return w * (1.0 - features) * mesh.border_weights()
