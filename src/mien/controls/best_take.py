@@ -7,11 +7,10 @@ scored in every shot it appears in:
 - **eyes open**: each eye's lid gap (landmarks 159/145 and 386/374) over the inter-ocular
   distance (33-263), relative to that eye's widest opening across the shots; the face's
   score is the smaller eye's.
-- **looking at the camera**: the horizontal gaze (head yaw plus the iris offset from the
-  eye corners, 468/473 against 33-133 and 263-362, turned into degrees) and the head
-  pitch, each against the face's median across the shots (people look at the camera in
-  most shots of a burst; the camera's exact direction is unknown), with a wide absolute
-  term on the gaze.
+- **looking at the camera**: the eyes' turn in the head (the iris offset from the eye
+  corners, 468/473 against 33-133 and 263-362, turned into degrees) against the face's
+  median across the shots; the head's yaw and pitch likewise, with a wide absolute term
+  on the whole gaze (head plus eyes). A transfer can fix the eyes, not the head.
 - **smiling**: the expression code's ``smile`` (or AU12 when larger), relative to the
   face's broadest smile across shots.
 - **sharp**: variance of the Laplacian on the face crop resampled to a fixed width,
@@ -39,6 +38,7 @@ no one (a passer-by, or a pairing refused as a different person) is left as it i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,12 +58,13 @@ Progress = Callable[[str], None]
 MARGIN = 0.15
 #: Eyes opened less than this fraction of their widest opening count as closed.
 EYES_CLOSED = 0.7
-#: Horizontal gaze away from the face's median across the burst (degrees) at which the
-#: looking score falls to ``exp(-1/2)``. mien's strongest gaze edit (``gaze_x=1``) reads
-#: as 5-8 degrees, blinks move the iris estimate by up to ~4.
-GAZE_SIGMA = 6.0
-#: The same for head pitch away from the face's median, degrees.
-PITCH_SIGMA = 10.0
+#: Eyes turned in the head away from the face's median across the burst (degrees) at
+#: which the looking score falls to ``exp(-1/2)``. mien's strongest gaze edit
+#: (``gaze_x=1``) reads as 4-8 degrees; the same person's real shots differ by ~1-2.
+EYE_SIGMA = 4.0
+#: The same for the head's yaw and pitch away from the face's median, degrees (real shots
+#: of one person differ by up to ~9 degrees of pitch).
+HEAD_SIGMA = 15.0
 #: The same for the absolute gaze (the whole burst looking away), degrees.
 ABSOLUTE_SIGMA = 30.0
 #: Smiles broader than this (code units) all count as a full smile when it is the face's
@@ -95,22 +96,27 @@ class FaceScore:
     Attributes:
         openness: ``(2,)`` lid gap over inter-ocular distance, per eye (right, left).
         gaze: horizontal gaze toward the image's right, degrees (head yaw plus eyes).
-        pitch: head pitch, degrees (positive looks down).
+        eye_angle: the eyes' turn in the head toward the image's right, degrees.
+        yaw, pitch: head yaw and pitch, degrees (:attr:`mien.face.HeadPose.angles`).
         smile: the expression code's smile (max of ``smile`` and AU12).
         sharpness: Laplacian variance of the face crop at :data:`SHARP_PX` width.
         occlusion: ``0`` clear .. ``1`` occluded.
-        eyes, look, mouth, sharp, clear: part scores in ``[0, 1]`` (relative to the same
-            face across shots; filled in by :func:`score_group`).
+        eyes, look, head, mouth, sharp, clear: part scores in ``[0, 1]`` (relative to the
+            same face across shots; filled in by :func:`score_group`): ``look`` is the
+            eyes' direction (a transfer can fix it), ``head`` the head's (it cannot).
     """
 
     openness: np.ndarray
     gaze: float
+    eye_angle: float
+    yaw: float
     pitch: float
     smile: float
     sharpness: float
     occlusion: float
     eyes: float = 0.0
     look: float = 0.0
+    head: float = 0.0
     mouth: float = 0.0
     sharp: float = 0.0
     clear: float = 0.0
@@ -131,8 +137,9 @@ class FaceScore:
 
     @property
     def total(self) -> float:
-        """Overall quality: eyes count twice, then looking, smile, sharpness, occlusion."""
-        return 2 * self.eyes + self.look + self.mouth + 0.5 * self.sharp + 0.5 * self.clear
+        """Overall quality: eyes count twice, then looking, smile, head toward the camera,
+        sharpness, occlusion."""
+        return 2 * self.eyes + self.look + self.mouth + 0.5 * self.head + 0.5 * self.sharp + 0.5 * self.clear
 
 
 def measure(state) -> FaceScore:
@@ -154,7 +161,8 @@ def measure(state) -> FaceScore:
         d = float(np.dot(p[iris] - mid, direction)) / width
         # An eyeball's radius is ~0.4 eye widths: offset d turns the eye by asin(d / 0.4).
         eye_angles.append(np.degrees(np.arcsin(np.clip(d / 0.4, -1, 1))))
-    gaze = yaw + (float(np.mean(eye_angles)) if eye_angles else 0.0)
+    eye_angle = float(np.mean(eye_angles)) if eye_angles else 0.0
+    gaze = yaw + eye_angle
     values = state.code.values
     smile = max(float(values.get("smile", 0.0)), float(values.get("12", 0.0)))
     x0, y0, x1, y1 = _crop(face)
@@ -164,7 +172,7 @@ def measure(state) -> FaceScore:
     grey = cv2.resize(grey, (SHARP_PX, h), interpolation=cv2.INTER_AREA)
     sharpness = float(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F).var())
     occluded = _occlusion(state) if SCORE_OCCLUSION else 0.0
-    return FaceScore(openness, float(gaze), float(pitch), smile, sharpness, occluded)
+    return FaceScore(openness, float(gaze), eye_angle, float(yaw), float(pitch), smile, sharpness, occluded)
 
 
 def _occlusion(state) -> float:
@@ -188,23 +196,30 @@ def _crop(face) -> tuple[int, int, int, int]:
 
 
 def score_group(raw: dict[int, FaceScore]) -> dict[int, FaceScore]:
-    """Part scores of one face across the shots it appears in (``{shot: raw}``)."""
+    """Part scores of one face across the shots it appears in (``{shot: raw}``).
+
+    Directions are judged against the face's median over the shots where its eyes are
+    open (a closed eye's iris estimate wanders): people look at the camera in most shots
+    of a burst, and the camera's exact direction is unknown.
+    """
     widest = np.max([r.openness for r in raw.values()], axis=0)
     broadest = max(SMILE_FULL, max(r.smile for r in raw.values()))
     sharpest = max(max(r.sharpness for r in raw.values()), 1e-6)
-    pitch0 = float(np.median([r.pitch for r in raw.values()]))
-    gaze0 = float(np.median([r.gaze for r in raw.values()]))
+    rel = {s: float(np.min(r.openness / np.maximum(widest, 1e-6))) for s, r in raw.items()}
+    seen = [r for s, r in raw.items() if rel[s] >= EYES_OPEN] or list(raw.values())
+    eye0 = float(np.median([r.eye_angle for r in seen]))
+    yaw0 = float(np.median([r.yaw for r in seen]))
+    pitch0 = float(np.median([r.pitch for r in seen]))
     out = {}
     for shot, r in raw.items():
-        rel = float(np.min(r.openness / np.maximum(widest, 1e-6)))
-        eyes = float(np.clip((rel - 0.3) / (EYES_OPEN - 0.3), 0, 1))
-        look = float(np.exp(-0.5 * (((r.gaze - gaze0) / GAZE_SIGMA) ** 2 + ((r.pitch - pitch0) / PITCH_SIGMA) ** 2
+        eyes = float(np.clip((rel[shot] - 0.3) / (EYES_OPEN - 0.3), 0, 1))
+        look = float(np.exp(-0.5 * ((r.eye_angle - eye0) / EYE_SIGMA) ** 2))
+        head = float(np.exp(-0.5 * (((r.yaw - yaw0) / HEAD_SIGMA) ** 2 + ((r.pitch - pitch0) / HEAD_SIGMA) ** 2
                                     + (r.gaze / ABSOLUTE_SIGMA) ** 2)))
         mouth = float(np.clip(r.smile / broadest, 0, 1))
         sharp = float(min(1.0, r.sharpness / sharpest / 0.7))
         clear = float(np.clip(1 - r.occlusion, 0, 1))
-        out[shot] = FaceScore(r.openness, r.gaze, r.pitch, r.smile, r.sharpness, r.occlusion,
-                              eyes=eyes, look=look, mouth=mouth, sharp=sharp, clear=clear)
+        out[shot] = dataclasses.replace(r, eyes=eyes, look=look, head=head, mouth=mouth, sharp=sharp, clear=clear)
     return out
 
 
@@ -252,7 +267,8 @@ def plan_face(scores: dict[int, FaceScore], base: int) -> tuple[dict[str, int], 
             why.append(f"eyes {'closed' if b.eyes < 0.3 else 'half closed'} in the base shot "
                        f"(eyes-open score {b.eyes:.2f}; {s.eyes:.2f} in shot {eyes_from})")
         else:
-            why.append(f"looks at the camera in shot {eyes_from} (gaze {s.gaze:+.0f} deg against {b.gaze:+.0f})")
+            why.append(f"looks at the camera in shot {eyes_from} (eyes turned {s.eye_angle:+.0f} deg against "
+                       f"{b.eye_angle:+.0f} in the base shot)")
     if need_mouth:
         why.append(f"smiles in shot {mouth_from} (smile {scores[mouth_from].smile:.2f} against {b.smile:.2f})")
     return parts, "; ".join(why)
@@ -400,7 +416,8 @@ def best_take(shots: Sequence, *, base: int | None = None,
     from .. import render as renderer
 
     for person in people:
-        entry_scores = {s: {"eyes": round(v.eyes, 3), "look": round(v.look, 3), "mouth": round(v.mouth, 3),
+        entry_scores = {s: {"eyes": round(v.eyes, 3), "look": round(v.look, 3), "head": round(v.head, 3),
+                            "mouth": round(v.mouth, 3),
                             "sharp": round(v.sharp, 3), "clear": round(v.clear, 3), "total": round(v.total, 3)}
                         for s, v in scores[person].items()}
         if person not in pairs[base]:
