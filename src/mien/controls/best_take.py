@@ -70,6 +70,8 @@ ABSOLUTE_SIGMA = 30.0
 #: Smiles broader than this (code units) all count as a full smile when it is the face's
 #: broadest; a face that never smiles more than this is scored against this value.
 SMILE_FULL = 0.25
+#: A mouth is replaced only for a smile broader by at least this much (code units).
+SMILE_STEP = 0.1
 #: Face crops are resampled to this width before measuring sharpness.
 SHARP_PX = 128
 #: Eyes opened at least this fraction of their widest count as fully open (a smile
@@ -241,7 +243,9 @@ def plan_face(scores: dict[int, FaceScore], base: int) -> tuple[dict[str, int], 
     se = max(scores, key=lambda s: (eye_value(s), s == base))
     sm = max(scores, key=lambda s: (mouth_value(s), s == base))
     need_eyes = eye_value(se) - eye_value(base) > MARGIN
-    need_mouth = mouth_value(sm) - mouth_value(base) > MARGIN
+    # A smile must also be clearly broader in code units: edits and pose read back with
+    # ~0.05 of noise, which is a large fraction of a faint smile's score.
+    need_mouth = mouth_value(sm) - mouth_value(base) > MARGIN and scores[sm].smile - b.smile > SMILE_STEP
     if not need_eyes and not need_mouth:
         return {}, "best in the base shot"
     # One shot good enough for both parts: take all regions from it (eyes and mouth of
@@ -455,7 +459,6 @@ def explain(pixels: np.ndarray, report: list[dict], faces) -> np.ndarray:
         ``(H, W, 3)`` ``uint8`` RGB.
     """
     img = np.ascontiguousarray(_to_uint8(pixels).copy())
-    scale = max(0.5, img.shape[0] / 900)
     for entry in report:
         if entry["face"] is None:
             continue
@@ -463,18 +466,21 @@ def explain(pixels: np.ndarray, report: list[dict], faces) -> np.ndarray:
         x0, y0, x1, y1 = _crop(face)
         replaced = bool(entry["regions"])
         colour = (255, 140, 0) if replaced else (60, 220, 60)
-        thick = max(1, round(2 * scale))
+        fs = max(0.35, (x1 - x0) / 450)  # a 44-character line spans ~2 face widths
+        thick = max(1, round(fs * 2))
         cv2.rectangle(img, (x0, y0), (x1, y1), colour, thick, cv2.LINE_AA)
         base_scores = entry["scores"]
         lines = [f"face {entry['face']}: " + (", ".join(f"{r} <- shot {s}" for r, s in entry["regions"].items())
                                               if replaced else "kept")]
         for s, v in sorted(base_scores.items()):
-            lines.append(f"s{s} eye {v['eyes']:.2f} look {v['look']:.2f} smile {v['mouth']:.2f} "
+            mark = "*" if s == entry["base"] else " "
+            lines.append(f"{mark}s{s} eyes {v['eyes']:.2f} look {v['look']:.2f} smile {v['mouth']:.2f} "
                          f"sharp {v['sharp']:.2f}")
-        fs = 0.45 * scale * max(0.6, (x1 - x0) / 300)
-        y = y1 + int(22 * fs / 0.45)
+        step = int(round(32 * fs))
+        y = y1 + step
+        x = max(0, (x0 + x1) // 2 - int(11 * fs * max(len(t) for t in lines)))
         for line in lines:
-            cv2.putText(img, line, (x0, y), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), thick + 2, cv2.LINE_AA)
-            cv2.putText(img, line, (x0, y), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, max(1, thick - 1), cv2.LINE_AA)
-            y += int(20 * fs / 0.45)
+            cv2.putText(img, line, (x, y), cv2.FONT_HERSHEY_SIMPLEX, fs, (0, 0, 0), thick + 2, cv2.LINE_AA)
+            cv2.putText(img, line, (x, y), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, thick, cv2.LINE_AA)
+            y += step
     return img
