@@ -173,9 +173,12 @@ def _stretch(field: np.ndarray, grid: Grid) -> np.ndarray:
     return np.clip(j, 0.0, 1.0).astype(np.float32)
 
 
-def _confidence(state, p: renderer.Plan, face_work: float) -> np.ndarray:
-    """``(h, w)`` ``float32`` confidence of one warp: stretching times visibility."""
-    vis = renderer._visibility(state.face)
+def _confidence(face, p: renderer.Plan, face_work: float) -> np.ndarray:
+    """``(h, w)`` ``float32`` confidence of one warp: stretching times visibility.
+
+    The stretch is measured relative to the head carry (a photo whose face is simply
+    larger is not preferred: the weight must meet ``t`` smoothly off the face)."""
+    vis = renderer._visibility(face)
     n_ring = len(p.mesh.ring)
     per_vertex = np.concatenate([vis, np.ones(n_ring)])[:, None]
     visible = p.mesh.interpolate(per_vertex, outside=1.0)[..., 0]
@@ -183,6 +186,97 @@ def _confidence(state, p: renderer.Plan, face_work: float) -> np.ndarray:
     sigma = max(0.7, face_work * CONFIDENCE_BLUR)
     c = cv2.GaussianBlur(c.astype(np.float32), (0, 0), sigma)
     return np.clip(c, MIN_CONFIDENCE, 1.0)
+
+
+#: The head carry: the whole head (hair, ears, neck) moves with the face's similarity out
+#: to CARRY_INNER face widths from the in-between face's centre, fading to no motion at
+#: CARRY_OUTER; beyond, A and B are cross-faded where they are.
+CARRY_INNER = 1.2
+CARRY_OUTER = 2.5
+
+
+@dataclass(frozen=True, eq=False)
+class _Carry:
+    """The 2D similarity that carries one photo's head to the in-between's position.
+
+    Backward: an in-between position ``x`` (pixels) samples the photo at
+    ``scale * rotation @ x + shift`` near the face, at ``x`` far from it, and between
+    the two with a smooth weight (:data:`CARRY_INNER`, :data:`CARRY_OUTER`).
+    """
+
+    scale: float
+    rotation: np.ndarray
+    shift: np.ndarray
+    centre: np.ndarray
+    width: float
+
+    @classmethod
+    def of(cls, state, target: np.ndarray) -> "_Carry":
+        from ..geometry import similarity
+
+        idx = list(mesh.STABLE)
+        s, rot, shift = similarity(target[idx, :2], np.asarray(state.face.points, np.float64)[idx])
+        oval = target[list(mesh.FACE_OVAL), :2]
+        return cls(s, rot, shift, oval.mean(axis=0), float(max(np.ptp(oval[:, 0]), 1.0)))
+
+    def virtual(self, face):
+        """``face`` as it sits in the photo carried to the in-between position."""
+        lm = np.asarray(face.landmarks, np.float64)
+        xy = (lm[:, :2] - self.shift) @ self.rotation / self.scale
+        out = np.concatenate([xy, lm[:, 2:3] / self.scale], axis=1).astype(face.landmarks.dtype)
+        return dataclasses.replace(face, landmarks=out)
+
+    def map(self, positions: np.ndarray) -> np.ndarray:
+        """``(..., 2)`` ``float32`` photo positions for in-between positions ``(..., 2)``."""
+        p = positions.astype(np.float32)
+        r = np.hypot(p[..., 0] - np.float32(self.centre[0]), p[..., 1] - np.float32(self.centre[1]))
+        u = np.clip((r / np.float32(self.width) - CARRY_INNER) / (CARRY_OUTER - CARRY_INNER), 0, 1)
+        w = 1 - u * u * (3 - 2 * u)
+        m = (np.float32(self.scale) * self.rotation).astype(np.float32)
+        moved = p @ m.T + self.shift.astype(np.float32)
+        return p + w[..., None] * (moved - p)
+
+    def working_pixels(self, pixels: np.ndarray, grid: Grid, pad: float = 0.3) -> np.ndarray:
+        """The photo carried to the in-between position over ``grid``'s crop (grown by
+        ``pad``), at full resolution; zero elsewhere (only the crop is sampled by the plan)."""
+        h, w = pixels.shape[:2]
+        ch, cw = grid.full_size
+        x0, y0 = max(0, int(grid.x0 - pad * cw)), max(0, int(grid.y0 - pad * ch))
+        x1, y1 = min(w, int(grid.x0 + (1 + pad) * cw) + 1), min(h, int(grid.y0 + (1 + pad) * ch) + 1)
+        gx, gy = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
+        src = self.map(np.stack([gx, gy], axis=-1))
+        out = np.zeros_like(pixels)
+        out[y0:y1, x0:x1] = cv2.remap(pixels, src[..., 0], src[..., 1], cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class _Side:
+    """One photo's warp to the in-between: the head carry, then the face plan."""
+
+    carry: _Carry
+    plan: renderer.Plan
+
+    def positions(self, size: tuple[int, int]) -> np.ndarray:
+        """``(H, W, 2)`` ``float32`` photo positions of every in-between pixel."""
+        h, w = size
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        pos = np.stack([gx, gy], axis=-1)
+        g = self.plan.grid
+        crop = pos[g.y0:g.y0 + g.full_size[0], g.x0:g.x0 + g.full_size[1]]
+        crop += g.upsample((self.plan.map - g.coords()).astype(np.float32))
+        return self.carry.map(pos)
+
+    def execute(self, pixels: np.ndarray) -> np.ndarray:
+        """The photo warped to the in-between, resampled once (cubic) at full resolution;
+        pixels no motion reaches are copied bit-identical."""
+        pos = self.positions(pixels.shape[:2])
+        out = cv2.remap(pixels, pos[..., 0], pos[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        h, w = pixels.shape[:2]
+        still = (pos[..., 0] == np.arange(w, dtype=np.float32)) & (pos[..., 1] == np.arange(h, dtype=np.float32)[:, None])
+        np.copyto(out, pixels, where=still[..., None])
+        return out
 
 
 class Interpolator:
@@ -236,25 +330,26 @@ class Interpolator:
             return session.largest()
         return session.choose(face)[0]
 
-    def blend(self, t: float) -> tuple[Blend, renderer.Plan, renderer.Plan]:
+    def blend(self, t: float) -> tuple[Blend, "_Side", "_Side"]:
         """The working-resolution parts of the in-between at ``t`` (``0 < t < 1``)."""
         t = check_t(t)
         a, b = self.a, self.b
         target = between(a, b, t)
-        ovals = np.concatenate([pts[list(mesh.FACE_OVAL), :2]
-                                for pts in (a.face.points, b.face.points, target)])
+        ca, cb = _Carry.of(a, target), _Carry.of(b, target)
+        va, vb = ca.virtual(a.face), cb.virtual(b.face)
+        ovals = np.concatenate([pts[list(mesh.FACE_OVAL), :2] for pts in (va.points, vb.points, target)])
         grid = grid_around(ovals, a.face.image_size, renderer.WORK_FACE_PX)
-        pa = renderer.plan(a.pixels, Scene(a.face, target), grid=grid)
-        pb = renderer.plan(b.pixels, Scene(b.face, target), grid=grid)
+        pa = renderer.plan(ca.working_pixels(a.pixels, grid), Scene(va, target), grid=grid)
+        pb = renderer.plan(cb.working_pixels(b.pixels, grid), Scene(vb, target), grid=grid)
         sy, sx = grid.ratio
         face_work = float(np.ptp(target[list(mesh.FACE_OVAL), 0])) / max(sx, sy)
         if self.align:
             pa, pb = self._aligned(pa, pb, t, face_work)
-        ca = _confidence(a, pa, face_work)
-        cb = _confidence(b, pb, face_work)
-        wa, wb = (1 - t) * ca, t * cb
+        conf_a = _confidence(va, pa, face_work)
+        conf_b = _confidence(vb, pb, face_work)
+        wa, wb = (1 - t) * conf_a, t * conf_b
         alpha = (wb / (wa + wb)).astype(np.float32)
-        return Blend(grid, target, alpha, ca, cb), pa, pb
+        return Blend(grid, target, alpha, conf_a, conf_b), _Side(ca, pa), _Side(cb, pb)
 
     @staticmethod
     def _aligned(pa, pb, t, face_work):
@@ -283,9 +378,9 @@ class Interpolator:
             return self.sa.pixels.copy()
         if t == 1.0:
             return self.sb.pixels.copy()
-        bl, pa, pb = self.blend(t)
-        wa = renderer.execute(self.sa.pixels, pa)
-        wb = renderer.execute(self.sb.pixels, pb)
+        bl, sa, sb = self.blend(t)
+        wa = sa.execute(self.sa.pixels)
+        wb = sb.execute(self.sb.pixels)
         g = bl.grid
         h, w = self.sa.pixels.shape[:2]
         alpha = np.full((h, w), t, np.float32)
