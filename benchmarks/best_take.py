@@ -156,7 +156,7 @@ def main() -> int:
             single += plain[eyes_src][p] == "ok" and eyes_src == mouth_src
             if not ok:
                 failures.append(f"group {g} person {p} ({people[p]}): kinds {[plain[s][p] for s in range(n_shots)]}, "
-                                f"base {base}, regions {parts}, {r['reason']}")
+                                f"base {base}, regions {parts}, {r['reason']}; scores {r['scores']}")
 
         # Every output face with open eyes and a smile.
         result = Session(pixels, name="result")

@@ -202,15 +202,20 @@ def score_group(raw: dict[int, FaceScore]) -> dict[int, FaceScore]:
 
     Directions are judged against the face's median over the shots where its eyes are
     open (a closed eye's iris estimate wanders): people look at the camera in most shots
-    of a burst, and the camera's exact direction is unknown.
+    of a burst, and the camera's exact direction is unknown. With fewer than three
+    open-eyed shots the eyes' median gets one more vote, for eyes turned against the
+    head's median yaw (a camera straight ahead).
     """
     widest = np.max([r.openness for r in raw.values()], axis=0)
     broadest = max(SMILE_FULL, max(r.smile for r in raw.values()))
     sharpest = max(max(r.sharpness for r in raw.values()), 1e-6)
     rel = {s: float(np.min(r.openness / np.maximum(widest, 1e-6))) for s, r in raw.items()}
     seen = [r for s, r in raw.items() if rel[s] >= EYES_OPEN] or list(raw.values())
-    eye0 = float(np.median([r.eye_angle for r in seen]))
     yaw0 = float(np.median([r.yaw for r in seen]))
+    # With fewer than three open-eyed shots the median cannot tell which one looks away:
+    # one more vote then for eyes turned against the head's yaw (a camera ahead).
+    votes = [r.eye_angle for r in seen] + ([-yaw0] if len(seen) < 3 else [])
+    eye0 = float(np.median(votes))
     pitch0 = float(np.median([r.pitch for r in seen]))
     out = {}
     for shot, r in raw.items():
@@ -421,7 +426,7 @@ def best_take(shots: Sequence, *, base: int | None = None,
 
     for person in people:
         entry_scores = {s: {"eyes": round(v.eyes, 3), "look": round(v.look, 3), "head": round(v.head, 3),
-                            "mouth": round(v.mouth, 3),
+                            "eye_angle": round(v.eye_angle, 1), "mouth": round(v.mouth, 3),
                             "sharp": round(v.sharp, 3), "clear": round(v.clear, 3), "total": round(v.total, 3)}
                         for s, v in scores[person].items()}
         if person not in pairs[base]:
