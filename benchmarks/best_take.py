@@ -28,6 +28,18 @@ Writes ``--out``/sheet.png (one row per group: the shots, then the result) and o
 (2017), CC BY 4.0, doi:10.6084/m9.figshare.5047666.v5.
 
     .venv/bin/python benchmarks/best_take.py [--groups 12] [--side 600] [--seed 0] [--out /tmp/best-take]
+
+Measured (2-core CPU, --groups 20 --side 600; 3-5 people, 3-4 shots per group):
+
+  seed 0  right 79/79 (100 %), eyes open 79/79, smiling 79/79, nothing changed outside
+          replaced faces; 1.1 s wall / 1.0 s CPU median per group (max 1.5 s). The
+          scoring's last two changes (smile step, camera-ahead vote) came from this seed.
+  seed 1  right 76/78 (97.4 %; both misses: a gaze edit that moved the eyes only ~4 degrees,
+          with two open-eyed shots), eyes open 76/76, smiling 76/76, identity 0 changes.
+
+The detector missed 7 (seed 0) and 9 (seed 1) faces in the 3000 px wide five-person
+shots (it looks at a 1024 px copy, where a face is ~70 px): a person missed in a shot is
+scored on the others; one missed in every shot is not in the report at all.
 """
 
 from __future__ import annotations
@@ -74,6 +86,13 @@ class Looks:
             else:  # away+ / away-
                 self.cache[key] = mien.edit(self.get(person, "ok"), gaze_x=1.0 if kind.endswith("+") else -1.0)
         return self.cache[key]
+
+
+def _label(t: np.ndarray, text: str) -> None:
+    """Dark text with a white outline along the tile's bottom edge."""
+    org = (4, t.shape[0] - 8)
+    cv2.putText(t, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 3, cv2.LINE_AA)
+    cv2.putText(t, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
 
 
 def make_group(rng, people, n_shots):
@@ -194,11 +213,10 @@ def main() -> int:
         row = [tile(s, h) for s in shots] + [tile(pixels, h)]
         for i, t in enumerate(row[:-1]):
             label = ("BASE " if i == base else "") + " ".join(k[:5] for k in kinds[i])
-            cv2.putText(t, label, (4, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+            _label(t, label)
         moved = ", ".join(f"{r['face']}:" + "+".join(f"{k[0]}{v}" for k, v in r["regions"].items())
                           for r in report if r["regions"])
-        cv2.putText(row[-1], f"result: {moved or 'base as is'}", (4, h - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                    (255, 255, 0), 1, cv2.LINE_AA)
+        _label(row[-1], f"result: {moved or 'base as is'}")
         rows.append(row)
         row_labels.append(f"group {g}")
         print(f"group {g}: {n} people, {n_shots} shots, base {base}, {walls[-1]:.1f} s wall "
