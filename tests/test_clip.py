@@ -260,3 +260,22 @@ def test_interrupted_edit_leaves_nothing_behind(tmp_path):
         edit_video(MAN, out, smile=0.5, progress=interrupt)
     assert list(tmp_path.iterdir()) == []
     assert not any(t.name == "mien-observe" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_face_that_appears_mid_clip_is_edited_from_when_it_is_there(tmp_path):
+    """Twenty empty frames (a wall), then the man: the empty ones pass through as "no
+    face", his are edited once found (within a few frames: the detector runs every third
+    frame while nothing is tracked)."""
+    clip = tmp_path / "late.mkv"
+    with read_video(MAN) as reader, VideoWriter(clip, reader, lossless=True, audio=False) as writer:
+        for f in reader:
+            px = np.array(f.pixels)
+            if f.index < 20:
+                px[:] = px[5:15, 5:15].mean(axis=(0, 1)).astype(np.uint8)
+            writer.write(px, f)
+    out = tmp_path / "out.mkv"
+    summary = edit_video(clip, out, smile=0.8, lossless=True, lips="free")
+    src, res = frames(clip), frames(out)
+    assert all(np.array_equal(src[i], res[i]) for i in range(20))
+    assert summary.passed["no face"] == 20
+    assert sum(not np.array_equal(src[i], res[i]) for i in range(20, 72)) >= 45
