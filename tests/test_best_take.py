@@ -136,6 +136,27 @@ def test_eyes_and_mouth_from_different_shots(looks):
     assert np.array_equal(pixels[:, SIDE + 20:], shots[0][:, SIDE + 20:])
 
 
+def test_eyes_looking_away_and_a_blurred_face_are_replaced(looks):
+    # 020 looks away (mien's gaze edit) in the base shot, 036 is blurred there; both are
+    # fine in shots 1 and 2.
+    people = ("020", "036")
+    away = mien.edit(looks["020"]["happy"], gaze_x=1)
+    blurred = cv2.GaussianBlur(looks["036"]["happy"], (0, 0), 2.5)
+    shots = [np.concatenate([away, blurred], axis=1), _shot(looks, "happy", "happy", people=people),
+             _shot(looks, "happy", "happy", people=people)]
+    pixels, report = best_take(shots, base=0)
+    by_face = {r["face"]: r for r in report}
+    assert by_face[0]["regions"] and set(by_face[0]["regions"].values()) <= {1, 2}, by_face[0]
+    assert "looks at the camera" in by_face[0]["reason"]
+    assert by_face[1]["regions"] and set(by_face[1]["regions"].values()) <= {1, 2}, by_face[1]
+    assert by_face[1]["scores"][0]["sharp"] < 0.8 <= by_face[1]["scores"][1]["sharp"]
+    assert by_face[1]["reason"].startswith("blurred in the base shot"), by_face[1]
+    # Left alone, the base is one of the good shots and nothing changes.
+    pixels, report = best_take(shots)
+    assert report[0]["base"] in (1, 2) and all(not r["regions"] for r in report)
+    assert np.array_equal(pixels, shots[report[0]["base"]])
+
+
 def test_a_shot_with_fewer_people(looks):
     # Shot 1 lacks 063: it can give 020 and 036 their faces but cannot be the base by itself.
     shots = [_shot(looks, "blink", "happy", "happy"), _shot(looks, "happy", "happy", people=PEOPLE[:2])]

@@ -270,16 +270,25 @@ def plan_face(scores: dict[int, FaceScore], base: int) -> tuple[dict[str, int], 
         if need_mouth:
             parts["mouth"] = sm
     why = []
+    src = scores[eyes_from if need_eyes else mouth_from]
+    if b.sharp < 0.8 and src.sharp > b.sharp:
+        why.append(f"blurred in the base shot (sharpness score {b.sharp:.2f}; {src.sharp:.2f} in shot "
+                   f"{eyes_from if need_eyes else mouth_from})")
+    if b.clear < 0.8 and src.clear > b.clear:
+        why.append(f"occluded in the base shot (clear score {b.clear:.2f})")
     if need_eyes:
         s = scores[eyes_from]
         if b.eyes < EYES_CLOSED and s.eyes > b.eyes:
             why.append(f"eyes {'closed' if b.eyes < 0.3 else 'half closed'} in the base shot "
                        f"(eyes-open score {b.eyes:.2f}; {s.eyes:.2f} in shot {eyes_from})")
-        else:
+        elif s.look - b.look > MARGIN:
             why.append(f"looks at the camera in shot {eyes_from} (eyes turned {s.eye_angle:+.0f} deg against "
                        f"{b.eye_angle:+.0f} in the base shot)")
     if need_mouth:
         why.append(f"smiles in shot {mouth_from} (smile {scores[mouth_from].smile:.2f} against {b.smile:.2f})")
+    if not why:
+        best = eyes_from if need_eyes else mouth_from
+        why.append(f"better in shot {best} (total score {scores[best].total:.2f} against {b.total:.2f})")
     return parts, "; ".join(why)
 
 
