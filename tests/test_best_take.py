@@ -172,6 +172,15 @@ def test_a_shot_with_fewer_people(looks):
     assert np.array_equal(pixels, shots[1])
 
 
+def test_a_stranger_is_never_a_source(looks, data):
+    # One face per shot, but shot 1 shows someone else: 020's blink stays (no source).
+    stranger = mien.read_photo(data / "london" / "081" / "happy.jpg").pixels
+    shots = [looks["020"]["blink"], cv2.resize(stranger, (SIDE, SIDE), interpolation=cv2.INTER_AREA)]
+    pixels, report = best_take(shots, base=0)
+    assert len(report) == 1 and report[0]["regions"] == {} and set(report[0]["scores"]) == {0}
+    assert np.array_equal(pixels, shots[0])
+
+
 @pytest.mark.parametrize("shots, base, message", [
     (1, None, "at least two shots"),
     (2, 5, "base shot 5 does not exist"),

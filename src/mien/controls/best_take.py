@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, NoFaceError
+from ..face import MIN_FACE_SIZE
 from .burst import Burst, Shot
 
 log = logging.getLogger(__name__)
@@ -350,12 +351,11 @@ def group(sessions: Sequence) -> tuple[int, list[dict[int, int]]]:
         raw = ref.partners(sess)
         kept = {}
         for i, j in raw.items():
-            if len(ref.faces) > 1 or len(sess.faces) > 1:
-                dist = identity.descriptor_distance(ref.faces[i].plain_descriptor, sess.faces[j].plain_descriptor)
-                if dist > SAME_PERSON_PLAIN:
-                    log.info("shot %d face %d is not face %d of shot %d (identity distance %.2f)",
-                             s, j, i, reference, dist)
-                    continue
+            dist = identity.descriptor_distance(ref.faces[i].plain_descriptor, sess.faces[j].plain_descriptor)
+            if dist > SAME_PERSON_PLAIN:
+                log.info("shot %d face %d is not face %d of shot %d (identity distance %.2f)",
+                         s, j, i, reference, dist)
+                continue
             kept[i] = j
         pairs.append(kept)
     return reference, pairs
@@ -445,6 +445,10 @@ def best_take(shots: Sequence, *, base: int | None = None,
             continue
         face_index = pairs[base][person]
         parts, reason = plan_face(scores[person], base)
+        if parts and base_session.faces[face_index].face.size < MIN_FACE_SIZE:
+            parts, reason = {}, (f"kept: {reason}, but the face is only "
+                                 f"{base_session.faces[face_index].face.size:.0f} px wide in the base shot "
+                                 f"(at least {MIN_FACE_SIZE} px can be edited)")
         report.append({"face": face_index, "person": person, "base": base,
                        "from": _source(parts, base),
                        "regions": dict(parts), "reason": reason, "scores": entry_scores})
