@@ -449,6 +449,9 @@ def write_animation(frames: Sequence[np.ndarray], out: Path, fps: float, *, loop
 
     fd, tmp = tempfile.mkstemp(suffix=out.suffix, dir=out.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a written file should not be
     try:
         images[0].save(tmp, **kwargs)
         os.replace(tmp, out)
