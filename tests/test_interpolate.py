@@ -145,3 +145,14 @@ def test_cli_interpolate(tmp_path):
     assert res.exit_code == 2 and "different person" in res.output
     res = runner.invoke(app, ["interpolate", a, b, "-o", str(tmp_path / "no" / "x.mp4")])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+def test_control_scene(engine):
+    from mien.controls.interpolate import Interpolation
+
+    a, b = engine.a, engine.b
+    assert Interpolation(a, b, 0.0).scene(a).changes_nothing
+    scene = Interpolation(a, b, 0.5).scene(a)
+    assert scene.face is a.face and np.allclose(scene.target, between(a, b, 0.5))
+    with pytest.raises(InputError):
+        Interpolation(a, b, 2.0)

@@ -10,7 +10,7 @@ size), the in-between at ``t`` in ``[0, 1]`` is made in three steps:
 2. **Two warps.** A is warped to that target (a :class:`~mien.scene.Scene` on A) and B is
    warped to it (a Scene on B), each with :func:`mien.render.plan` on one shared working
    grid; the fields are computed at working resolution and applied once, at full
-   resolution, by :func:`mien.render.execute`. A residual optical flow between the two
+   resolution (composed with the head carry, see below). A residual optical flow between the two
    warped faces, split ``t : 1 - t``, aligns what the landmarks missed (fewer double edges).
 3. **Confidence blend.** Each warp gets a per-pixel confidence from its stretching (the
    Jacobian determinant of its backward map: a pixel magnified from a small source area,
@@ -21,10 +21,17 @@ size), the in-between at ``t`` in ``[0, 1]`` is made in three steps:
    in B comes from A.
 
 Output canvas (documented choice): the in-between has A's canvas (A and B must have the
-same size); the face is drawn at the interpolated position; outside both warps' reach
-(the background, hair beyond the warp's support ring) A and B are cross-faded with
-weights ``1 - t`` and ``t``, so a sequence changes smoothly everywhere. If the two shots'
-backgrounds differ (the camera moved), the background shows a plain cross-fade there.
+same size: two shots from one camera, or two frames of one video). Each photo is first
+*carried* by the 2D similarity that takes its face to the in-between's position (fitted on
+the stable landmarks): the whole head, hair, ears and neck move with it out to
+:data:`CARRY_INNER` (1.2) face widths from the in-between face's centre, fading smoothly to
+no motion at :data:`CARRY_OUTER` (2.5). The face mesh warp runs on top of that carry, and
+each photo is resampled once (cubic) at full resolution with the composed map. The blend
+weight of B is ``t`` off the face, so beyond the carry (background, shoulders) A and B are
+plainly cross-faded where they are. Weak points: a camera that moved between the shots
+shows beyond the carry as a cross-fade of the two backgrounds (shoulders ghost faintly);
+with a still camera and a moving head, the background within the carry is dragged a
+little with the head.
 
 ``t = 0`` returns A's pixels and ``t = 1`` B's pixels, bit-identical.
 
@@ -122,10 +129,12 @@ def between(a, b, t: float) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Interpolation:
-    """The interpolation control: a Scene source (``scene(state)``) for one side.
+    """The interpolation control as a plain Scene source (``scene(state)``).
 
-    ``scene(a)`` is A warped to the in-between at ``t``; ``Interpolation(a, b, t)`` with
-    the roles of A and B kept, applied to ``b``, warps B to the same geometry.
+    ``scene(a)`` is A's face moved to the in-between geometry at ``t`` with A's own
+    texture only (no head carry, no blend with B): for "a little less of B's smile" on
+    one photo through :meth:`mien.session.Session.render`. :class:`Interpolator` makes
+    the full two-photo in-between.
 
     Attributes:
         a, b: the two :class:`~mien.session.FaceState` (same person, same canvas size).
