@@ -91,9 +91,9 @@ def _sides(face):
 def test_visibility_fades_the_far_side_of_a_turned_face(sessions, degrees):
     face = sessions[0].faces[0].face
     left, right = _sides(face)
-    front = render._visibility(face)[: mesh.N_SURFACE]
+    front = render.visibility(face)[: mesh.N_SURFACE]
     assert front[left].mean() > 0.7 and front[right].mean() > 0.7
-    vis = render._visibility(_turned(face, degrees))[: mesh.N_SURFACE]
+    vis = render.visibility(_turned(face, degrees))[: mesh.N_SURFACE]
     far, near = (left, right) if degrees > 0 else (right, left)
     assert vis[near].mean() > 0.9
     assert vis[far].mean() < 0.45

@@ -249,7 +249,7 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
-def _visibility(face: Face) -> np.ndarray:
+def visibility(face: Face) -> np.ndarray:
     """``(478,)`` how squarely each landmark's surface faces the camera, in ``[0, 1]``.
 
     Texture seen at a grazing angle (the far side of a turned head) is stretched and
@@ -420,7 +420,7 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         if layer.own_person:
             # Fade texture seen at a grazing angle. (Donor crops are frontal, and their
             # landmarks are reshaped for deep openings, which would tilt the normals.)
-            weights = weights * _visibility(layer.face)
+            weights = weights * visibility(layer.face)
         per_vertex = np.concatenate([
             np.concatenate([layer.face.points[:surface] - target[:surface, :2], ring - tm.ring]),
             np.concatenate([weights[:surface], np.zeros(n_ring)])[:, None],

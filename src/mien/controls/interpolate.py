@@ -187,7 +187,7 @@ def _confidence(face, p: renderer.Plan, face_work: float) -> np.ndarray:
 
     The stretch is measured relative to the head carry (a photo whose face is simply
     larger is not preferred: the weight must meet ``t`` smoothly off the face)."""
-    vis = renderer._visibility(face)
+    vis = renderer.visibility(face)
     n_ring = len(p.mesh.ring)
     per_vertex = np.concatenate([vis, np.ones(n_ring)])[:, None]
     visible = p.mesh.interpolate(per_vertex, outside=1.0)[..., 0]
