@@ -279,3 +279,51 @@ def test_a_face_that_appears_mid_clip_is_edited_from_when_it_is_there(tmp_path):
     assert all(np.array_equal(src[i], res[i]) for i in range(20))
     assert summary.passed["no face"] == 20
     assert sum(not np.array_equal(src[i], res[i]) for i in range(20, 72)) >= 45
+
+
+def _first_frames(tmp_path, n: int, audio: bool) -> Path:
+    clip = tmp_path / f"first{n}.mkv"
+    with read_video(MAN) as reader, VideoWriter(clip, reader, lossless=True, audio=audio) as writer:
+        for f in reader:
+            if f.index >= n:
+                break
+            writer.write(np.array(f.pixels), f)
+    return clip
+
+
+def test_a_silent_driving_clip_animates_without_audio(tmp_path):
+    silent = _first_frames(tmp_path, 9, audio=False)
+    photo = next((DATA / "london").glob("*/neutral.jpg"))
+    summary = reenact(photo, silent, tmp_path / "out.mp4")
+    assert summary.frames == 9 and audio_packets(tmp_path / "out.mp4") == []
+
+
+def test_a_one_frame_clip_is_edited(tmp_path):
+    one = _first_frames(tmp_path, 1, audio=False)
+    out = tmp_path / "out.mkv"
+    summary = edit_video(one, out, smile=0.8, lossless=True)
+    assert summary.frames == 1 and summary.edited == 1
+
+
+def test_a_face_number_beyond_the_faces_says_so(tmp_path):
+    with pytest.raises(InputError, match="face 3 does not exist") as err:
+        edit_video(MAN, tmp_path / "o.mp4", face=3, smile=0.5)
+    assert err.value.param == "face"
+    with pytest.raises(InputError):
+        edit_video(MAN, tmp_path / "o.mp4", face=-1, smile=0.5)
+
+
+def test_stopping_with_a_full_queue_at_the_end_leaves_no_thread():
+    import threading
+    import time
+
+    from mien.clip import _ahead
+
+    items = _ahead(iter(range(9)), size=8)
+    next(items)
+    time.sleep(0.3)  # the producer has queued the rest and waits to hand "done"
+    started = time.perf_counter()
+    items.close()
+    assert time.perf_counter() - started < 1.0
+    time.sleep(0.3)
+    assert not any(t.name == "mien-observe" and t.is_alive() for t in threading.enumerate())

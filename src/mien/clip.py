@@ -156,11 +156,13 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
         descriptor = None
         candidate = None  # (pixels, face): a first sighting waiting to be confirmed
         last_centre = None
-        n = 0
+        n = sampled = most_faces = 0
 
         def sample(index: int, pixels: np.ndarray, chosen: Face) -> Sample:
             crop = crop_face = None
-            if opening(chosen.landmarks, chosen.interocular) >= pivots.MOUTH_OPEN:
+            if opening(chosen.landmarks, chosen.interocular) >= pivots.MOUTH_OPEN and (
+                    descriptor is None or _same(identity, pixels, chosen, descriptor)):
+                # Only the tracked person's own open mouth may give teeth.
                 crop, crop_face = _crop(pixels, chosen)
             return Sample(index, chosen, code_vector(read(chosen)), chosen.pose.angles, crop, crop_face)
 
@@ -168,7 +170,9 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
             n += 1
             if vf.index % step:
                 continue
+            sampled += 1
             faces = [f for f in detect.analyze(vf.pixels) if f.size >= MIN_FACE_SIZE]
+            most_faces = max(most_faces, len(faces))
             if not faces:
                 continue
             if descriptor is None:
@@ -186,10 +190,22 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
             elif len(faces) == 1:
                 chosen = faces[0]
             else:
-                # Several people: the one nearest where the tracked face was last.
-                chosen = min(faces, key=lambda f: float(np.linalg.norm(f.centre - last_centre)))
+                # Several people: the tracked person by identity.
+                chosen = min(faces, key=lambda f: float(np.linalg.norm(identity.plain_descriptor(vf.pixels, f)
+                                                                      - descriptor)))
+                if not _same(identity, vf.pixels, chosen, descriptor):
+                    continue
             last_centre = chosen.centre
             samples.append(sample(vf.index, vf.pixels, chosen))
+        if descriptor is None and candidate is not None and sampled < 3:
+            # A clip too short to see a face twice: its one sighting counts.
+            first_index, first_pixels, first = candidate
+            descriptor = identity.plain_descriptor(first_pixels, first)
+            samples.append(sample(first_index, first_pixels, first))
+        if descriptor is None and 0 < most_faces <= face:
+            raise InputError(f"{Path(path).name} shows at most {most_faces} face(s) at once, numbered from 0 "
+                             f"from the left; face {face} does not exist", param="face",
+                             allowed=f"0 to {most_faces - 1}")
     result = Survey(fps, n, samples, descriptor)
     if samples:
         result.pivots = pivots.choose(samples)
@@ -199,6 +215,11 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
         # Only the mouth frame's crop is needed from here on.
         result.samples = [s if s is result.mouth else Sample(s.index, s.face, s.code, s.pose) for s in samples]
     return result
+
+
+def _same(identity, pixels: np.ndarray, face: Face, descriptor: np.ndarray) -> bool:
+    """Whether ``face`` is the person of ``descriptor`` (dlib identity distance)."""
+    return float(np.linalg.norm(identity.plain_descriptor(pixels, face) - descriptor)) <= identity.SAME_PERSON
 
 
 def _near(a: Face, b: Face) -> bool:
@@ -247,9 +268,16 @@ def _timeline(keyframes, controls: Mapping) -> Timeline:
     if isinstance(keyframes, (dict, list)):
         return Timeline.from_json(keyframes)
     text = str(keyframes)
-    if text.strip().endswith(".json") or Path(text).is_file():
+    if text.strip().endswith(".json") or _is_file(text):
         return Timeline.load(text)
     return Timeline.parse(text)
+
+
+def _is_file(text: str) -> bool:
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):  # a long keyframe text is not a path
+        return False
 
 
 def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframes=None, face: int = 0,
@@ -287,6 +315,7 @@ def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframe
 
     started = clock.perf_counter()
     source, output = Path(source), check_video_output_path(output, [source])
+    face = _face_number(face)
     timeline = _timeline(keyframes, controls)
     _lips_mode(lips, True)  # refuse a bad value before any work
     return _edit_clip(source, output, lambda t, fps: timeline.at(t, fps), timeline.needs_current, face=face,
@@ -305,7 +334,7 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
         return _no_face(source, output, looked, passthrough, started)
     mouth = looked.mouth_session()
     summary = VideoSummary(output)
-    sclera = None
+    sclera, sclera_segment = None, -1
     folds: dict = {}
     with _open(source) as reader:
         info = reader.info
@@ -316,7 +345,7 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
         total = info.frames or looked.frames
         with VideoWriter(output, reader, **encoder) as writer:
             def emit(window: list[_Item], centre: int) -> None:
-                nonlocal sclera
+                nonlocal sclera, sclera_segment
                 item = window[centre]
                 vf, obs = item.frame, item.observation
                 weight = _fade(window, centre)
@@ -331,7 +360,8 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
                     if needs_code:
                         current = smooth_at([w.code for w in window], segments, centre, smooth, average_codes)
                         state.assume(code=current)
-                    sclera = _follow(sclera, state.sclera)
+                    sclera = _follow(sclera if obs.segment == sclera_segment else None, state.sclera)
+                    sclera_segment = obs.segment
                     state.assume(sclera=sclera)
                     # The light and skin the creases are drawn in: measured once per shot.
                     if obs.segment not in folds:
@@ -361,7 +391,7 @@ def _observed(reader, tracker: Tracker, needs_code: bool):
     for vf in reader:
         obs = tracker.step(vf.pixels)
         item = _Item(vf, obs)
-        if obs.face is not None:
+        if obs.usable:  # an occluded face's landmarks must not enter the neighbours' smoothing
             item.pose = frame_of(obs.face.landmarks)
             if needs_code:
                 item.code = read(obs.face, item.pose.to_canonical(obs.face.landmarks))
@@ -388,20 +418,24 @@ def _ahead(items, size: int = OBSERVE_AHEAD):
     stop = threading.Event()
     done = object()
 
+    def hand(item) -> bool:
+        """Queue ``item`` unless the consumer has stopped; whether it was queued."""
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand(item):
                     return
-            box.put(done)
+            hand(done)
         except BaseException as exc:  # handed to the consumer
-            box.put(exc)
+            hand(exc)
 
     worker = threading.Thread(target=produce, name="mien-observe", daemon=True)
     worker.start()
@@ -493,6 +527,13 @@ def _follow(filtered, measured):
     a = SCLERA_FOLLOW
     return dataclasses.replace(measured, colour=(1 - a) * np.asarray(filtered.colour) + a * np.asarray(measured.colour),
                                skin=(1 - a) * np.asarray(filtered.skin) + a * np.asarray(measured.skin))
+
+
+def _face_number(face) -> int:
+    if isinstance(face, bool) or not isinstance(face, (int, np.integer)) or face < 0:
+        raise InputError(f"face must be a number from 0 (faces are numbered from the left), got {face!r}",
+                         param="face", allowed="0 .. N-1")
+    return int(face)
 
 
 def _radius(smooth) -> int:
@@ -595,6 +636,9 @@ def _read_driving(driving: Path, smooth: int, progress: VideoProgress | None) ->
                 codes.append(None)
                 poses.append(None)
             window.append(obs.segment)
+    if all(c is None for c in codes):
+        raise NoFaceError(f"no usable face in the driving clip {driving.name} (too small or covered in every "
+                          "frame); use a clip that shows a face", param="driving")
     segments = list(window)
     n_dir = len(code_vector(Expression({})))
     smoothed = np.full((len(codes), n_dir), np.nan)
@@ -645,6 +689,7 @@ def reenact(source: str | os.PathLike, driving: str | os.PathLike, output: str |
     started = clock.perf_counter()
     source, driving = Path(source), Path(driving)
     output = check_video_output_path(output, [source, driving])
+    face = _face_number(face)
     mode = str(pose).strip().lower()
     if mode not in POSES:
         raise InputError(f"pose must be keep or follow, got {pose!r}", param="pose", allowed="keep, follow")
@@ -708,7 +753,7 @@ def _animate_photo(source: Path, driving: Path, output: Path, drive: _Driving, r
     with _open(driving) as reader:
         info = dataclasses.replace(reader.info, width=w, height=h, coded_width=w, coded_height=h, rotation=0,
                                    pix_fmt="yuv420p", colorspace=1, color_primaries=1, color_trc=1, color_range=1)
-        with VideoWriter(output, info, **encoder, audio=driving if audio else False,
+        with VideoWriter(output, info, **encoder, audio=driving if audio and reader.info.has_audio else False,
                          protect=[source, driving]) as writer:
             last, last_out = None, pixels
             for i, (index, seconds, pts, time_base, duration) in enumerate(drive.frames):

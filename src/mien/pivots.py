@@ -64,9 +64,13 @@ def choose(samples: list[Sample], k: int = MAX_PIVOTS, seed: int = 0) -> list[Sa
     k = min(k, len(samples))
     if k == len(samples):
         return list(samples)
+    import warnings
+
     from scipy.cluster.vq import kmeans2
 
-    centres, _ = kmeans2(x, k, minit="++", seed=seed)
+    with warnings.catch_warnings():  # a still clip has identical samples: empty clusters are fine
+        warnings.simplefilter("ignore", UserWarning)
+        centres, _ = kmeans2(x, k, minit="++", seed=seed)
     nearest = {int(np.argmin(np.linalg.norm(x - c, axis=1))) for c in centres}
     return [samples[i] for i in sorted(nearest)]
 

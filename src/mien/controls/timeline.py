@@ -29,6 +29,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 from ..expression import EMOTION_NAMES
 from .code import Edit, Request
@@ -197,6 +199,8 @@ def _parse_time(text: str, entry: str) -> tuple[float | None, int | None]:
 def _seconds(value, where: str) -> float:
     try:
         v = float(value)
+        if not np.isfinite(v):
+            raise ValueError
     except (TypeError, ValueError):
         raise InputError(f"{where}: time must be a number of seconds, got {value!r}", param="keyframes") from None
     if not v >= 0:
@@ -205,7 +209,8 @@ def _seconds(value, where: str) -> float:
 
 
 def _whole(value, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or int(value) != value:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0
+            or int(value) != value):
         raise InputError(f"{where}: frame must be a whole number from 0, got {value!r}", param="keyframes")
     return int(value)
 
