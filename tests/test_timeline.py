@@ -151,3 +151,12 @@ def test_keyframe_file_loads(tmp_path):
     path.write_text(json.dumps([{"time": 0}, {"time": 2, "smile": 1}]))
     assert _amount(Timeline.load(path).at(1.0, 25), "smile") == pytest.approx(
         _amount(Timeline.parse("2s:smile=1").at(2.0, 25), "smile") / 2)
+
+
+def test_minutes_seconds_past_sixty_and_a_bad_au_object_are_refused():
+    with pytest.raises(InputError, match="1:15"):
+        Timeline.parse("0:75:happy")
+    with pytest.raises(InputError, match="au must be an object"):
+        Timeline.from_json([{"time": 0, "au": 5}])
+    tl = Timeline.parse("0s:none, 2s:smile=1")
+    assert tl.at(1.0, 25) == tl.at(1.0, 25) and _amount(tl.at(1.0, 50), "smile") == _amount(tl.at(1.0, 25), "smile")

@@ -38,7 +38,7 @@ from .expression import Expression, frame_of, read
 from .face import MIN_FACE_SIZE, Face
 from .pivots import Sample
 from .session import Session
-from .temporal import average_codes, average_frames, code_vector, smooth_at, vector_code
+from .temporal import average_codes, average_frames, code_vector, fade_weights, smooth_at, vector_code
 from .track import Tracker
 
 log = logging.getLogger(__name__)
@@ -489,15 +489,9 @@ def _work_px(face: Face) -> int:
 
 
 def _fade(window: list[_Item], centre: int) -> float:
-    """Edit weight of the centre frame: 0 on frames that cannot be edited, rising over
-    :data:`FADE_FRAMES` frames away from them (looking both ways within the window)."""
-    if not window[centre].observation.usable:
-        return 0.0
-    nearest = FADE_FRAMES
-    for j, item in enumerate(window):
-        if not item.observation.usable:
-            nearest = min(nearest, abs(j - centre))
-    return min(1.0, nearest / FADE_FRAMES)
+    """Edit weight of the centre frame (:func:`mien.temporal.fade_weights` over the
+    window, which reaches :data:`FADE_FRAMES` frames both ways)."""
+    return float(fade_weights([item.observation.usable for item in window], FADE_FRAMES)[centre])
 
 
 def _whites_lit(scene, mouth: Session | None):

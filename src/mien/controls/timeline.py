@@ -76,7 +76,8 @@ class Timeline:
         if not keys:
             raise InputError(f"a timeline needs at least one keyframe, e.g. {EXAMPLE!r}", param="keyframes")
         self.keys = tuple(keys)
-        self._fps: float | None = None
+        self._fps: float | None = None  # the rate self._resolved was made for (at() is called per frame)
+        self._resolved: list[tuple[float, Edit]] = []
 
     @classmethod
     def constant(cls, edit: Edit) -> "Timeline":
@@ -132,6 +133,9 @@ class Timeline:
                 seconds, frame = _parse_time(when_s, f"keyframe {i}")
             else:
                 seconds, frame = _seconds(when_s, f"keyframe {i}"), None
+            if "au" in controls and not isinstance(controls["au"], dict):
+                raise InputError(f'keyframe {i}: au must be an object of Action Units, like {{"12": 0.5}}',
+                                 param="keyframes")
             try:
                 edit = Request.from_controls(**controls).edit
             except TypeError as exc:
@@ -168,7 +172,9 @@ class Timeline:
     def at(self, seconds: float, fps: float) -> Edit:
         """The edit at a time: linear between the keys around it, held before the first
         and after the last."""
-        keys = self.resolved(fps)
+        if self._fps != fps:
+            self._resolved, self._fps = self.resolved(fps), fps
+        keys = self._resolved
         times = [t for t, _ in keys]
         i = bisect_right(times, seconds)
         if i == 0:
@@ -192,6 +198,9 @@ def _parse_time(text: str, entry: str) -> tuple[float | None, int | None]:
     if m["sec"] is not None:
         return float(m["sec"]), None
     if m["min"] is not None:
+        if float(m["rest"]) >= 60:
+            raise InputError(f"keyframe {entry!r}: {text.strip()!r} has {m['rest']} seconds past the minute; "
+                             "write 1:15, not 0:75", param="keyframes", allowed=EXAMPLE)
         return int(m["min"]) * 60 + float(m["rest"]), None
     return None, int(m["frame"])
 
