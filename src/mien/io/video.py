@@ -32,8 +32,9 @@ Limits: Matroska stores times in milliseconds (pts are rounded to 1 ms there; MP
 keep the source time base exactly); display matrices with a mirror flip are read as their
 rotation only; 10-bit/HDR sources come out 8-bit with their colour tags but no tone
 mapping; re-encoded audio restarts at time 0; ``audio=path`` copies that file's whole
-first audio stream; a process killed outright (SIGKILL, power loss) can leave a hidden
-``.NAME.XXXXXXXX.part.mp4`` beside the output.
+first audio stream; a process killed outright (SIGKILL, power loss) can leave its hidden
+temporary file (the output's name with a leading dot, a random part and ``.part``) beside
+the output.
 
 Truncated files: frames are decoded up to the damage; then a warning is logged,
 :attr:`VideoReader.truncated` is set and iteration stops (packets damaged in the middle
