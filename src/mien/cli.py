@@ -35,6 +35,7 @@ app = typer.Typer(
         "  mien sweep photo.jpg --emotion surprised -o sheet.png\n"
         "  mien video clip.mp4 -o out.mp4 -k '0s:none, 4s:happy@0.6, 12s:happy@0.6, 13s:none'\n"
         "  mien reenact portrait.jpg --driving talking.mp4 -o animated.mp4\n"
+        "  mien batch photos/ --op edit --emotion happy -i 0.5 -o out/   many photos, in parallel\n"
         "  mien inspect photo.jpg -o overlay.png                   what mien sees\n"
         "  mien demo                                              try it on bundled photos\n\n"
         "Left and right always mean the subject's left and right."
@@ -102,16 +103,9 @@ def transfer(
 
 
 def _parse_aus(values: list[str]) -> dict[str, float]:
-    out = {}
-    for item in values:
-        name, sep, amount = item.partition("=")
-        if not sep:
-            raise InputError(f"--au takes NUMBER=INTENSITY such as 12=0.8, got {item!r}", param="au")
-        try:
-            out[name.strip().upper().removeprefix("AU")] = float(amount)
-        except ValueError:
-            raise InputError(f"--au {item!r}: the intensity must be a number", param="au") from None
-    return out
+    from .controls.registry import parse_aus
+
+    return parse_aus(values)
 
 
 def _edit(
@@ -437,6 +431,101 @@ def best_take(
             print(f"face {r['face']}: kept ({r['reason']})", flush=True)
     err.print(f"wrote {out}" + (f" and {explain}" if explain else "") + f" ({time.perf_counter() - t0:.1f} s)",
               markup=False, highlight=False)
+
+
+def _batch(
+    source: Path = typer.Argument(..., help="A job file (.csv, one job per row) or a folder of photos or clips."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for the outputs (made if missing); the summary "
+                                                     "goes to OUT/mien-batch.csv."),
+    op: str = typer.Option("edit", "--op", help="edit, transfer or video (a job file's 'op' column may "
+                                                "choose per row)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes (default: one per "
+                                                                        "core, fewer if memory is short)."),
+    ray: Optional[str] = typer.Option(None, "--ray", help="Run on Ray: 'local' starts a cluster here, 'auto' "
+                                                          "joins this machine's, or an address such as "
+                                                          "ray://head:10001 (needs mien[ray] on every node)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo jobs whose output exists (default: skip "
+                                                              "complete outputs, so a rerun resumes)."),
+    summary: Optional[Path] = typer.Option(None, "--summary", help="Where to write the summary CSV."),
+    emotion: Optional[str] = typer.Option(None, "--emotion", "-e", help="edit/video: the emotion to show."),
+    au: list[str] = typer.Option([], "--au", help="edit/video: Action Unit intensity, e.g. --au 12=0.8."),
+    neutralize: bool = typer.Option(False, "--neutralize", help="edit/video: remove the current expression."),
+    keep_mouth: bool = typer.Option(False, "--keep-mouth", help="edit: keep the mouth opening."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="edit: another photo of the person "
+                                                                       "(mouth interior)."),
+    expression: Optional[Path] = typer.Option(None, "--expression",
+                                              help="transfer: the expression photo put on every photo; "
+                                                   "edit: a saved expression (JSON)."),
+    regions: Optional[str] = typer.Option(None, "--regions", "-r", help="transfer: what --expression gives: mouth, "
+                                                                           "eyes, brows, all or a list (a job "
+                                                                           "file can take each from another "
+                                                                           "photo)."),
+    strength: Optional[float] = typer.Option(None, "--strength", "-s", help="transfer: 0 to 1."),
+    face: Optional[str] = typer.Option(None, "--face", "-f", help="Face number from the left, or 'all' (photos)."),
+    force: bool = typer.Option(False, "--force", help="edit/transfer: skip the same-person check."),
+    keyframes: Optional[str] = typer.Option(None, "--keyframes", "-k", help="video: keyframes text or a JSON "
+                                                                            "file."),
+    lips: Optional[str] = typer.Option(None, "--lips", help="video: keep, free or auto."),
+    smooth: Optional[int] = typer.Option(None, "--smooth", help="video: smoothing radius in frames."),
+    passthrough: bool = typer.Option(False, "--passthrough", help="video: copy clips with no face unchanged."),
+    quality: Optional[int] = typer.Option(None, "--quality", help="video: encoder CRF."),
+    **controls: float,
+) -> None:
+    """Run many edits, transfers or video edits: in parallel here, or on a Ray cluster.
+
+    \b
+    mien batch photos/ --op edit --emotion happy -i 0.5 -o out/
+    mien batch jobs.csv -o out/ -j 2          (columns: op, photo|pose|video, expression, output, options...)
+    mien batch shots/ --op transfer --expression smile.jpg -o out/
+    mien batch clips/ --op video -k '0s:none, 2s:happy@0.6' -o out/ --ray local
+
+    A rerun skips outputs that are complete; one failure never stops the rest; every job
+    is listed with its status, time and message in the summary CSV.
+    """
+    from .batch import run
+
+    given = {"emotion": emotion, "au": _parse_aus(au) if au else None, "neutralize": neutralize or None,
+             "keep_mouth": keep_mouth or None, "reference": reference, "expression": expression, "regions": regions, "strength": strength, "face": face,
+             "force": force or None, "keyframes": keyframes, "lips": lips, "smooth": smooth,
+             "passthrough": passthrough or None, "quality": quality}
+    options = {k: v for k, v in given.items() if v is not None}
+    options.update({k: v for k, v in controls.items() if v is not None and v != _DEFAULTS.get(k)})
+    if emotion and "intensity" not in options:
+        options["intensity"] = controls.get("intensity", 1.0)
+    try:
+        with _jobs_bar() as progress:
+            report = run(source, out, op=op, workers=workers, ray=ray, overwrite=overwrite, summary=summary,
+                         progress=progress, **options)
+    except MienError as exc:
+        _fail(exc)
+    for outcome in report.failed[:20]:
+        err.print(f"failed: {outcome.job.name}: {outcome.message}", markup=False, highlight=False, soft_wrap=True)
+    if len(report.failed) > 20:
+        err.print(f"... and {len(report.failed) - 20} more failures", markup=False, highlight=False)
+    err.print(f"{report.text()}; summary: {report.summary}", markup=False, highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _jobs_bar():
+    """A progress bar with ETA over jobs on stderr (only on a terminal)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("batch", total=None)
+
+        def update(done: int, total: int, outcome) -> None:
+            bar.update(task, completed=done, total=total, description=f"{outcome.job.name}: {outcome.status}")
+
+        yield update
+
+
+batch = app.command("batch")(_with_registry_options(_batch))
 
 
 @app.command()

@@ -117,6 +117,24 @@ ROTATIONS: tuple[str, ...] = tuple(c.name for c in CONTROLS if c.kind == "rotati
 MOVING: tuple[str, ...] = SLIDERS + ROTATIONS
 
 
+def parse_aus(values: list[str]) -> dict[str, float]:
+    """``["12=0.8", "6L=0.4"]`` as ``{"12": 0.8, "6L": 0.4}`` (an ``AU`` prefix is allowed).
+
+    Raises:
+        InputError: an item without ``=`` or with an amount that is not a number.
+    """
+    out = {}
+    for item in values:
+        name, sep, amount = item.partition("=")
+        if not sep:
+            raise InputError(f"au takes NUMBER=INTENSITY such as 12=0.8, got {item!r}", param="au")
+        try:
+            out[name.strip().upper().removeprefix("AU")] = float(amount)
+        except ValueError:
+            raise InputError(f"au {item!r}: the intensity must be a number", param="au") from None
+    return out
+
+
 def docstring_section(indent: str = "        ") -> str:
     """The slider and rotation controls as docstring lines (one per control)."""
     return "\n".join(f"{indent}{c.name}: {c.help} ({c.range_text})" for c in CONTROLS
