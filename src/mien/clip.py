@@ -22,9 +22,11 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time as clock
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +125,78 @@ class Survey:
         if self.mouth is None:
             return None
         return Session(self.mouth.crop, faces=(self.mouth.crop_face,), name=f"frame {self.mouth.index}")
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_restore: tuple | None = None  # (setter, thread count before)
+
+
+def _numpy_blas():
+    """``(get, set)`` for the thread count of the OpenBLAS numpy ships with, or ``None``."""
+    import ctypes
+    import glob
+
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "libopenblas*"))
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for suffix in ("64_", ""):
+            get = getattr(lib, f"openblas_get_num_threads{suffix}", None)
+            put = getattr(lib, f"openblas_set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                return get, put
+    return None
+
+
+@contextmanager
+def _one_blas_thread():
+    """numpy's OpenBLAS on one thread while video is edited (restored afterwards).
+
+    Per frame the video path makes hundreds of small BLAS calls (similarity fits, code
+    reads, grey conversions) from two Python threads. OpenBLAS hands each to its own
+    worker, which then spins waiting for the next: on the 2-core machine that worker
+    burned ~20 ms of CPU per 720p frame (4.5 s over 236 frames) that the encoder and the
+    observing thread needed. Nothing here is large enough to gain from BLAS threads.
+    Without numpy's bundled OpenBLAS this does nothing.
+    """
+    global _blas_users, _blas_restore
+    with _blas_lock:
+        if _blas_users == 0:
+            try:
+                found = _numpy_blas()
+                if found is not None:
+                    get, put = found
+                    before = int(get())
+                    if before > 1:
+                        put(1)
+                        _blas_restore = (put, before)
+            except Exception:  # noqa: BLE001 - an optimisation only
+                _blas_restore = None
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_restore is not None:
+                put, before = _blas_restore
+                _blas_restore = None
+                put(before)
+
+
+def _single_blas(fn):
+    """Run ``fn`` inside :func:`_one_blas_thread`."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with _one_blas_thread():
+            return fn(*args, **kwargs)
+
+    return run
 
 
 def _open(path):
@@ -280,6 +354,7 @@ def _is_file(text: str) -> bool:
         return False
 
 
+@_single_blas
 def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframes=None, face: int = 0,
                lips: str = "auto", smooth: int = 1, passthrough: bool = False, quality: int | None = None,
                lossless: bool = False, codec: str | None = None, progress: VideoProgress | None = None,
@@ -318,9 +393,10 @@ def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframe
     face = _face_number(face)
     timeline = _timeline(keyframes, controls)
     _lips_mode(lips, True)  # refuse a bad value before any work
-    return _edit_clip(source, output, lambda t, fps: timeline.at(t, fps), timeline.needs_current, face=face,
-                      lips=lips, smooth=_radius(smooth), passthrough=passthrough,
-                      encoder=_encoder(quality, lossless, codec), progress=progress, started=started)
+    with _one_blas_thread():
+            return _edit_clip(source, output, lambda t, fps: timeline.at(t, fps), timeline.needs_current, face=face,
+                          lips=lips, smooth=_radius(smooth), passthrough=passthrough,
+                          encoder=_encoder(quality, lossless, codec), progress=progress, started=started)
 
 
 def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edit], needs_code: bool, *,
@@ -645,6 +721,7 @@ def _read_driving(driving: Path, smooth: int, progress: VideoProgress | None) ->
     return _Driving(np.array(times), smoothed, pose_arr, looked.fps, frames)
 
 
+@_single_blas
 def reenact(source: str | os.PathLike, driving: str | os.PathLike, output: str | os.PathLike, *,
             pose: str = "keep", audio: bool = True, face: int = 0, strength: float = 1.0, smooth: int = 1,
             quality: int | None = None, lossless: bool = False, codec: str | None = None,
