@@ -37,6 +37,7 @@ __all__ = [
     "Interpolator",
     "interpolate_files",
     "best_take",
+    "batch",
     "Expression",
     "preview",
     "Session",
@@ -75,6 +76,12 @@ _LAZY = {
 
 def __getattr__(name: str):
     # Lazy exports keep `import mien` light (no OpenCV or MediaPipe until needed).
+    if name == "batch":  # the module itself: mien.batch.run(...)
+        import importlib
+
+        module = importlib.import_module("mien.batch")
+        globals()[name] = module
+        return module
     if name in _LAZY:
         import importlib
 
