@@ -498,6 +498,10 @@ def _batch(
                          progress=progress, **options)
     except MienError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        err.print(f"interrupted; finished outputs are kept and listed in {summary or out / 'mien-batch.csv'}: "
+                  "run the same command again to resume", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     for outcome in report.failed[:20]:
         err.print(f"failed: {outcome.job.name}: {outcome.message}", markup=False, highlight=False, soft_wrap=True)
     if len(report.failed) > 20:
