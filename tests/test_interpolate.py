@@ -156,3 +156,26 @@ def test_control_scene(engine):
     assert scene.face is a.face and np.allclose(scene.target, between(a, b, 0.5))
     with pytest.raises(InputError):
         Interpolation(a, b, 2.0)
+
+
+def test_mp4_sequence_streams_every_frame_and_limits_are_checked_first(tmp_path, monkeypatch):
+    import av
+
+    from mien.controls import interpolate as module
+
+    a, b = DATA / "020" / "neutral.jpg", DATA / "020" / "happy.jpg"
+    seen = []
+    out = interpolate_files(a, b, tmp_path / "morph.mp4", frames=3, fps=10,
+                            frame_done=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 3
+    end = read_photo(b).pixels[: frames[-1].shape[0], : frames[-1].shape[1]]
+    assert np.abs(frames[-1].astype(int) - end).mean() < 3  # the last frame is B (through H.264)
+    with pytest.raises(InputError, match="at most 14400"):
+        interpolate_files(a, b, tmp_path / "long.mp4", frames=module.MAX_FRAMES + 1)
+    monkeypatch.setattr(module, "MAX_ANIMATION_BYTES", 4 * 1350 * 1350 * 3)
+    with pytest.raises(InputError, match="too many for an animated WEBP"):
+        interpolate_files(a, b, tmp_path / "big.webp", frames=5)
+    assert not (tmp_path / "long.mp4").exists() and not (tmp_path / "big.webp").exists()

@@ -48,7 +48,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -470,18 +470,20 @@ def write_animation(frames: Sequence[np.ndarray], out: Path, fps: float, *, loop
     return out
 
 
-def _write_video(frames: Sequence[np.ndarray], out: Path, fps: float, protect: list[Path]) -> Path:
+def _write_video(frames: Iterable[np.ndarray], count: int, size: tuple[int, int], out: Path, fps: float,
+                 protect: list[Path]) -> Path:
+    """Encode ``count`` frames (``(H, W, 3)`` ``uint8``, ``size`` = ``(H, W)``) as they come."""
     from fractions import Fraction
 
     from ..io.video import VideoFrame, VideoInfo, VideoWriter
 
-    h, w = frames[0].shape[:2]
+    h, w = size
     h2, w2 = (h // 2) * 2, (w // 2) * 2  # whole chroma samples
     rate = Fraction(fps).limit_denominator(1001)
     time_base = Fraction(1, 90000)
     step = int(round(90000 / rate))
-    info = VideoInfo(path=protect[0], width=w2, height=h2, fps=rate, frames=len(frames),
-                     duration=len(frames) / float(rate), rotation=0, has_audio=False, codec="h264",
+    info = VideoInfo(path=protect[0], width=w2, height=h2, fps=rate, frames=count,
+                     duration=count / float(rate), rotation=0, has_audio=False, codec="h264",
                      time_base=time_base, coded_width=w2, coded_height=h2, pix_fmt="yuv420p",
                      colorspace=1, color_primaries=1, color_trc=1, color_range=1)
     with VideoWriter(out, info, audio=False, protect=protect) as writer:
@@ -489,6 +491,12 @@ def _write_video(frames: Sequence[np.ndarray], out: Path, fps: float, protect: l
             px = np.ascontiguousarray(f[:h2, :w2])
             writer.write(px, VideoFrame(i, i * step / 90000, px, i * step, time_base, step))
     return out
+
+
+#: Most frames a sequence may have (10 minutes at 24 frames/s).
+MAX_FRAMES = 14_400
+#: Largest animated WebP/GIF, in bytes of 8-bit frames (Pillow holds every frame to write one).
+MAX_ANIMATION_BYTES = 2 << 30
 
 
 def interpolate_files(a: str | Path, b: str | Path, out: str | Path, *, at: float | None = None,
@@ -525,6 +533,9 @@ def interpolate_files(a: str | Path, b: str | Path, out: str | Path, *, at: floa
         raise InputError(f"frames must be a whole number of at least 2, got {count!r}", param="frames",
                          allowed=">= 2")
     count = int(count)
+    if at is None and count > MAX_FRAMES:
+        raise InputError(f"frames must be at most {MAX_FRAMES}, got {count}", param="frames",
+                         allowed=f"2 to {MAX_FRAMES}")
     suffix = out.suffix.lower()
     pattern = "%" in str(out) or "{" in str(out)
     # Validate the output before any work.
@@ -550,19 +561,25 @@ def interpolate_files(a: str | Path, b: str | Path, out: str | Path, *, at: floa
     if at is not None:
         write_photo(out, engine(at), photo_a, protect=[a, b])
         return out
-    rendered = []
-    for i, img in enumerate(engine.frames(count)):
-        rendered.append(img)
-        if frame_done is not None:
-            frame_done(i + 1, count)
-    if suffix in ANIMATED or suffix in VIDEOS:
-        eight = [to_uint8(f) for f in rendered]
-        if suffix in ANIMATED:
-            return write_animation(eight, out, fps)
-        return _write_video(eight, out, fps, [a, b])
+    h, w = photo_a.pixels.shape[:2]
+    if suffix in ANIMATED and count * h * w * 3 > MAX_ANIMATION_BYTES:
+        most = max(2, MAX_ANIMATION_BYTES // (h * w * 3))
+        raise InputError(f"{count} frames of {w}x{h} are too many for an animated {suffix[1:].upper()} (at most "
+                         f"{most}); write .mp4 or a PNG sequence, or use fewer --frames", param="frames")
+
+    def rendered() -> Iterator[np.ndarray]:
+        # Frames go to the writer as they are made: only an animated WebP/GIF holds them all.
+        for i, img in enumerate(engine.frames(count)):
+            yield img
+            if frame_done is not None:
+                frame_done(i + 1, count)
+
+    if suffix in ANIMATED:
+        return write_animation([to_uint8(f) for f in rendered()], out, fps)
+    if suffix in VIDEOS:
+        return _write_video((to_uint8(f) for f in rendered()), count, (h, w), out, fps, [a, b])
     if not pattern:
         out.mkdir(exist_ok=True)
-    for path, img in zip(_sequence_paths(out, count), rendered):
+    for path, img in zip(_sequence_paths(out, count), rendered()):
         write_photo(path, img, protect=[a, b])
     return out
-
