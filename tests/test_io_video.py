@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tracemalloc
@@ -656,6 +657,29 @@ def test_frames_handed_to_encoder_are_exact_outside_the_edit(tmp_path, rotation)
             keep[y0 - 1:y1 + 1, x0 - 1:x1 + 1] = False
             assert np.array_equal(got[keep], f.pixels[keep])
             assert np.abs(got[~keep].astype(int) - e[~keep]).mean() < 2
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_region_hint_gives_the_same_frames(tmp_path, rotation):
+    """Told where the edit is (an odd-aligned box, a turned clip), the writer hands the
+    encoder exactly the frames it makes by comparing whole frames; an empty box or one
+    holding nothing changed leaves the source planes."""
+    src = TALKING if rotation == 0 else make_clip(tmp_path / "r.mp4", list(range(4)), rotation=90,
+                                                  size=(320, 240), time_base=Fraction(1, 25))
+    box = (31, 77, 45, 90)
+    with read_video(src) as r, VideoWriter(tmp_path / "a.mp4", r, preset="ultrafast") as a, \
+            VideoWriter(tmp_path / "b.mp4", r, preset="ultrafast") as b:
+        for f in r:
+            if f.index >= 4:
+                break
+            e = brighten(f, box, every=1)
+            a.write(e, f)
+            b.write(e, f, (box[0] - 3, box[1] + 5, box[2] - 1, box[3] + 2))
+            assert np.array_equal(a.handed_pixels(), b.handed_pixels())
+            b.write(f.pixels, dataclasses.replace(f, pts=f.pts + 1, index=f.index + 100), (0, 0, 5, 9))
+            b.write(f.pixels, dataclasses.replace(f, pts=f.pts + 2, index=f.index + 200), (10, 20, 10, 20))
+            assert np.array_equal(b.handed_pixels(), f.pixels)
+        assert a.changed_boxes == 4 and b.changed_boxes == 4
 
 
 def test_motion_jpeg_video_is_a_video(tmp_path):

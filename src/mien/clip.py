@@ -240,10 +240,7 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
                 crop, crop_face = _crop(pixels, chosen)
             return Sample(index, chosen, code_vector(read(chosen)), chosen.pose.angles, crop, crop_face)
 
-        for vf in reader:
-            n += 1
-            if vf.index % step:
-                continue
+        for vf in reader.sampled(step):  # the frames between are decoded, not converted
             sampled += 1
             faces = [f for f in detect.analyze(vf.pixels) if f.size >= MIN_FACE_SIZE]
             most_faces = max(most_faces, len(faces))
@@ -271,6 +268,7 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
                     continue
             last_centre = chosen.centre
             samples.append(sample(vf.index, vf.pixels, chosen))
+        n = reader.decoded
         if descriptor is None and candidate is not None and sampled < 3:
             # A clip too short to see a face twice: its one sighting counts.
             first_index, first_pixels, first = candidate
@@ -426,7 +424,7 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
                 vf, obs = item.frame, item.observation
                 weight = _fade(window, centre)
                 edit = edit_at(vf.time, fps) * weight
-                out = vf.pixels
+                out, region = vf.pixels, None
                 if obs.usable and weight > 0 and not edit.is_empty:
                     segments = [w.observation.segment for w in window]
                     pose = smooth_at([w.pose for w in window], segments, centre, smooth, average_frames)
@@ -447,12 +445,15 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
                     scene = state.lit(_whites_lit(scene_of(state, change, rotation=edit.rotation,
                                                            keep_mouth=keep_mouth, reference=mouth), mouth))
                     if not scene.changes_nothing:
-                        out = renderer.execute(vf.pixels, renderer.plan(vf.pixels, scene, work_px=_work_px(obs.face)))
+                        plan = renderer.plan(vf.pixels, scene, work_px=_work_px(obs.face))
+                        out = renderer.execute(vf.pixels, plan)
+                        g = plan.grid  # execute changes nothing outside the grid's crop
+                        region = (g.y0, g.y0 + g.full_size[0], g.x0, g.x0 + g.full_size[1])
                 if out is vf.pixels:
                     summary.passed[obs.reason or ("edit faded out" if obs.usable and weight == 0 else "no change")] += 1
                 else:
                     summary.edited += 1
-                writer.write(out, vf)
+                writer.write(out, vf, region)
                 summary.frames += 1
                 if progress is not None:
                     progress(summary.frames, total)

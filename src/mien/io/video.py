@@ -176,6 +176,24 @@ def rgb_to_yuv(rgb: np.ndarray, model: ColourModel) -> np.ndarray:
     return cv2.transform(rgb.astype(np.float32), model.from_rgb)
 
 
+_ONES = np.ones((1, 3))  # sums three channels into one (cv2.transform)
+
+
+def _stored_box(box: tuple[int, int, int, int], k: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """An upright ``(y0, y1, x0, x1)`` box of an ``size`` ``(h, w)`` frame in the stored
+    orientation (``np.rot90(upright, k)``), clipped to the frame."""
+    h, w = size
+    y0, y1, x0, x1 = max(0, box[0]), min(h, box[1]), max(0, box[2]), min(w, box[3])
+    k %= 4
+    if k == 1:  # stored[i, j] = upright[j, w - 1 - i]
+        return w - x1, w - x0, y0, y1
+    if k == 2:
+        return h - y1, h - y0, w - x1, w - x0
+    if k == 3:  # stored[i, j] = upright[h - 1 - j, i]
+        return x0, x1, h - y1, h - y0
+    return y0, y1, x0, x1
+
+
 def _plane_views(frame: Any) -> list[np.ndarray]:
     """Numpy views ``(height, width)`` uint8 of an av.VideoFrame's planes (no copy)."""
     out = []
@@ -373,6 +391,17 @@ class VideoReader:
             yield from packet.decode()
 
     def __iter__(self) -> Iterator[VideoFrame]:
+        return self._iterate(1)
+
+    def sampled(self, step: int) -> Iterator[VideoFrame]:
+        """Every ``step``-th frame (indices 0, step, 2 step, ...), from the start again.
+
+        Every frame is still decoded (the codec needs them) but only the yielded ones are
+        converted to RGB (half the cost of a 720p frame); ``decoded`` counts them all.
+        """
+        return self._iterate(max(1, int(step)))
+
+    def _iterate(self, step: int) -> Iterator[VideoFrame]:
         av = _av()
         info = self.info
         if self._container is None:
@@ -393,6 +422,9 @@ class VideoReader:
             if pts is None:
                 pts = (last_pts + max(int(frame.duration or 0), 1)) if last_pts is not None else info.start_pts
             last_pts = pts
+            if self.decoded % step:
+                self.decoded += 1
+                continue
             if frame.format.name == info.pix_fmt and info.pix_fmt in _PLANAR:
                 rgb = yuv_to_rgb(_plane_views(frame), model, sub)
             else:
@@ -795,11 +827,19 @@ class VideoWriter:
 
     # -- frames
 
-    def write(self, edited: np.ndarray, frame: VideoFrame) -> None:
+    def write(self, edited: np.ndarray, frame: VideoFrame,
+              region: tuple[int, int, int, int] | None = None) -> None:
         """Encode ``edited`` (``(H, W, 3)`` uint8 RGB, upright, size of ``frame.pixels``) at ``frame``'s time.
 
         Only pixels that differ from ``frame.pixels`` are converted back to YUV; the rest
         of the frame keeps the source's decoded planes exactly.
+
+        Args:
+            region: ``(y0, y1, x0, x1)`` upright pixels: the caller's promise that
+                ``edited`` equals ``frame.pixels`` outside this box (an edit knows where it
+                worked). Only the box is compared then (a 720p frame's full comparison
+                cost ~4 ms); ``None`` compares the whole frame. Pixels outside a wrong
+                box are not looked at, so their edits are lost.
         """
         if self._closed:
             raise InputError("the video writer is closed; open a new VideoWriter", param="video")
@@ -830,7 +870,8 @@ class VideoWriter:
             dst = _plane_views(out)
             for d, s in zip(dst, _plane_views(src)):
                 d[...] = s
-            if self._patch(dst, stored_new, stored_old):
+            box = None if region is None else _stored_box(region, k, edited.shape[:2])
+            if self._patch(dst, stored_new, stored_old, box):
                 self.changed_boxes += 1
         else:
             out = av.VideoFrame.from_ndarray(np.ascontiguousarray(stored_new), format="rgb24")
@@ -871,38 +912,55 @@ class VideoWriter:
         k = (-self.info.rotation // 90) % 4
         return np.ascontiguousarray(np.rot90(rgb, k)) if k else rgb
 
-    def _patch(self, planes: list[np.ndarray], new: np.ndarray, old: np.ndarray) -> bool:
+    def _patch(self, planes: list[np.ndarray], new: np.ndarray, old: np.ndarray,
+               region: tuple[int, int, int, int] | None = None) -> bool:
         """Convert the changed pixels of ``new`` (vs ``old``, both stored-orientation RGB) into ``planes``.
 
-        Returns False (planes untouched) when nothing changed.
+        ``region`` ``(y0, y1, x0, x1)`` (stored orientation): only there may ``new``
+        differ from ``old``; ``None``: anywhere. Returns False (planes untouched) when
+        nothing changed.
         """
         h, w = new.shape[:2]
-        # |new - old| per byte, as one (h, 3w) plane: row/column maxima find the box fast
-        absd = cv2.absdiff(np.ascontiguousarray(new).reshape(h, w * 3), np.ascontiguousarray(old).reshape(h, w * 3))
-        rows = np.flatnonzero(absd.max(axis=1))
-        if rows.size == 0:
-            return False
-        cols = np.flatnonzero(absd[rows[0]:rows[-1] + 1].max(axis=0).reshape(w, 3).max(axis=1))
         sx, sy = self._sub
         gx, gy = 1 << sx, 1 << sy
-        y0, y1 = rows[0] // gy * gy, min(h, -(-(rows[-1] + 1) // gy) * gy)
-        x0, x1 = cols[0] // gx * gx, min(w, -(-(cols[-1] + 1) // gx) * gx)
-        box = np.ascontiguousarray(new[y0:y1, x0:x1])
-        bd = absd[y0:y1, 3 * x0:3 * x1]
-        changed = (bd[:, 0::3] | bd[:, 1::3] | bd[:, 2::3]) > 0  # (bh, bw) pixels that differ
-        yuv = rgb_to_yuv(box, self._model)
-        luma = np.clip(np.rint(yuv[..., 0]), 0, 255).astype(np.uint8)
-        np.copyto(planes[0][y0:y1, x0:x1], luma, where=changed)
+        # Work in the region grown to whole chroma samples (outside it nothing differs).
+        ry0, ry1, rx0, rx1 = region if region is not None else (0, h, 0, w)
+        ry0, rx0 = max(0, ry0) // gy * gy, max(0, rx0) // gx * gx
+        ry1, rx1 = min(h, -(-ry1 // gy) * gy), min(w, -(-rx1 // gx) * gx)
+        if ry1 <= ry0 or rx1 <= rx0:
+            return False
+        new = np.ascontiguousarray(new[ry0:ry1, rx0:rx1])
+        old = np.ascontiguousarray(old[ry0:ry1, rx0:rx1])
+        h, w = new.shape[:2]
+        # 255 where any channel differs (a saturating sum of |new - old|), and its box
+        changed = cv2.transform(cv2.absdiff(new, old), _ONES)
+        cv2.threshold(changed, 0, 255, cv2.THRESH_BINARY, dst=changed)
+        x0, y0, bw, bh = cv2.boundingRect(changed)
+        if bw == 0 or bh == 0:
+            return False
+        # (region-relative; the region starts on whole chroma samples)
+        y0, y1 = y0 // gy * gy, min(h, -(-(y0 + bh) // gy) * gy)
+        x0, x1 = x0 // gx * gx, min(w, -(-(x0 + bw) // gx) * gx)
+        box = new[y0:y1, x0:x1].astype(np.float32)
+        changed = changed[y0:y1, x0:x1]
+        luma = cv2.transform(box, self._model.from_rgb[:1])
+        luma = np.clip(np.rint(luma), 0, 255).astype(np.uint8)
+        y0, y1, x0, x1 = y0 + ry0, y1 + ry0, x0 + rx0, x1 + rx0  # frame pixels from here on
+        np.copyto(planes[0][y0:y1, x0:x1], luma, where=changed > 0)
         bh, bw = y1 - y0, x1 - x0
         ph, pw = -(-bh // gy), -(-bw // gx)
         if gx > 1 or gy > 1:
-            # average each chroma block (edge blocks of odd sizes: replicate the last pixel)
-            uvm = np.dstack([yuv[..., 1:], changed.astype(np.float32)])
-            uvm = cv2.copyMakeBorder(uvm, 0, ph * gy - bh, 0, pw * gx - bw, cv2.BORDER_REPLICATE)
-            uvm = cv2.resize(uvm, (pw, ph), interpolation=cv2.INTER_AREA)
-            uv, cmask = uvm[..., :2], uvm[..., 2] > 0
+            # Each chroma block: the average of its pixels' chroma, which (the conversion
+            # being affine) is the chroma of their average colour (edge blocks of odd
+            # sizes: the last pixel replicated).
+            if ph * gy != bh or pw * gx != bw:
+                box = cv2.copyMakeBorder(box, 0, ph * gy - bh, 0, pw * gx - bw, cv2.BORDER_REPLICATE)
+                changed = cv2.copyMakeBorder(changed, 0, ph * gy - bh, 0, pw * gx - bw, cv2.BORDER_REPLICATE)
+            box = cv2.resize(box, (pw, ph), interpolation=cv2.INTER_AREA)
+            cmask = cv2.resize(changed, (pw, ph), interpolation=cv2.INTER_AREA) > 0  # any of 255s: > 0
         else:
-            uv, cmask = yuv[..., 1:], changed
+            cmask = changed > 0
+        uv = cv2.transform(box, self._model.from_rgb[1:])
         uv = np.clip(np.rint(uv), 0, 255).astype(np.uint8)
         cy0, cx0 = y0 >> sy, x0 >> sx
         for i in (1, 2):
