@@ -516,3 +516,34 @@ def test_threads_get_the_same_results_as_one_thread(pair, lisa, photo):
         assert len(got) == len(expected) == 1
         assert np.array_equal(got[0].landmarks, expected[0].landmarks)
         assert got[0].box == expected[0].box and got[0].score == expected[0].score
+
+
+def test_a_wide_group_is_searched_in_tiles(london, monkeypatch):
+    """Four faces spread along a 4000 px row: in the detector's 1024 px copy each is ~40 px
+    and the whole-photo pass finds none; the tiles find all four, left to right."""
+    people = ["020", "036", "063", "081"]
+    tiles = [cv2.resize(london(p)[1], (400, 400), interpolation=cv2.INTER_AREA) for p in people]
+    gap = np.full((400, 800, 3), 128, np.uint8)
+    row = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2], gap, tiles[3]], axis=1)
+    faces = analyze(row)
+    assert len(faces) == 4
+    centres = [f.points[:, 0].mean() for f in faces]
+    for centre, x in zip(centres, (200, 1400, 2600, 3800)):
+        assert abs(centre - x) < 60
+    monkeypatch.setattr(detect, "TILE_ASPECT", 1e9)
+    assert len(analyze(row)) < 4  # what the tiles are for
+
+
+@pytest.mark.parametrize("size, side", [((600, 3000), 600), ((3000, 4000), 700), ((500, 500), 256), ((257, 2000), 257)])
+def test_tiles_cover_the_photo_with_overlap(size, side):
+    h, w = size
+    tiles = detect._tiles(size, side)
+    covered = np.zeros(size, bool)
+    for x0, y0, x1, y1 in tiles:
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        assert x1 - x0 == min(side, w) and y1 - y0 == min(side, h)
+        covered[y0:y1, x0:x1] = True
+    assert covered.all()
+    xs = sorted({t[0] for t in tiles})
+    for a, b in zip(xs, xs[1:]):
+        assert b - a <= 0.75 * side + 1  # neighbours overlap by at least a quarter

@@ -289,6 +289,7 @@ def examine(pixels: np.ndarray) -> Analysis:
     with _models.lock:
         _models.load()
         boxes = _detect(small, rgb.shape[:2])
+        boxes += _detect_in_tiles(rgb, boxes)
         fits = [(_fit(rgb, box), box, score) for box, score in boxes]
     h, w = rgb.shape[:2]
     candidates = [(lm, box, score, clarity) for (lm, clarity, reason), box, score in fits
@@ -484,6 +485,64 @@ def _detect(small: np.ndarray, size: tuple[int, int]) -> list[tuple[tuple[float,
                 if all(_iou(box, other) < 0.3 for other, _ in found):
                     found.append((tuple(float(v) for v in box), score))
     return found
+
+
+#: A photo whose long side is more than this many times its short side (a group in a row,
+#: a panorama) is also searched in overlapping square tiles: in the detector's copy its
+#: faces are too small to be found.
+TILE_ASPECT = 1.6
+#: ...and so is a photo where a face was found smaller than this share of its short side
+#: (a group photo: the others may be smaller still).
+TILE_SMALL_FACE = 0.125
+#: Longest side of a tile as the detector sees it.
+TILE_SIZE = 512
+
+
+def _tiles(size: tuple[int, int], side: int) -> list[tuple[int, int, int, int]]:
+    """Square tiles ``(x0, y0, x1, y1)`` of ``side`` pixels covering an image of ``size``
+    ``(h, w)``, overlapping by at least a quarter (the last ones flush with the edges)."""
+    h, w = size
+
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        n = int(np.ceil((length - side) / (0.75 * side))) + 1
+        return sorted({round(i * (length - side) / (n - 1)) for i in range(n)})
+
+    return [(x, y, min(w, x + side), min(h, y + side)) for y in starts(h) for x in starts(w)]
+
+
+def _detect_in_tiles(rgb: np.ndarray, found: list) -> list[tuple[tuple[float, float, float, float], float]]:
+    """Faces the whole-photo pass missed, looked for in overlapping tiles of the
+    full-resolution photo: only for wide photos and photos with small faces (see
+    :data:`TILE_ASPECT`, :data:`TILE_SMALL_FACE`); otherwise nothing is run.
+
+    Returns boxes in photo pixels, with scores, that overlap none of ``found``.
+    """
+    h, w = rgb.shape[:2]
+    short, long = min(h, w), max(h, w)
+    smallest = min((max(b[2] - b[0], b[3] - b[1]) for b, _ in found), default=None)
+    if long > TILE_ASPECT * short:
+        side = int(min(short, long / 2))
+    elif smallest is not None and smallest < TILE_SMALL_FACE * short:
+        side = int(np.clip(6 * smallest, 256, short))
+    else:
+        return []
+    if side < 64:
+        return []
+    extra: list[tuple[tuple[float, float, float, float], float]] = []
+    for x0, y0, x1, y1 in _tiles((h, w), side):
+        tile = rgb[y0:y1, x0:x1]
+        f = min(1.0, TILE_SIZE / max(tile.shape[:2]))
+        if f < 1:
+            tile = cv2.resize(tile, (round(tile.shape[1] * f), round(tile.shape[0] * f)),
+                              interpolation=cv2.INTER_AREA)
+        sy, sx = (y1 - y0) / tile.shape[0], (x1 - x0) / tile.shape[1]
+        for score, b, _ in _run_detector(1, np.ascontiguousarray(tile)):
+            box = (x0 + (b[0] + 0.5) * sx, y0 + (b[1] + 0.5) * sy, x0 + (b[2] + 0.5) * sx, y0 + (b[3] + 0.5) * sy)
+            if all(_iou(box, other) < 0.3 for other, _ in [*found, *extra]):
+                extra.append((tuple(float(v) for v in box), score))
+    return extra
 
 
 def _iou(a, b) -> float:
