@@ -425,8 +425,12 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
     async def session_photo(sid: str):
         entry = store.get(sid)
         if entry.display is None:
-            small, scale = display_copy(entry.session.pixels)
-            entry.display = (await run(compute, jpeg, small), scale)
+            def shown() -> tuple[bytes, float]:
+                small, scale = display_copy(entry.session.pixels)
+                return jpeg(small), scale
+
+            # Shrinking a 12 MP photo takes tens of milliseconds: never on the event loop.
+            entry.display = await run(compute, shown)
         data, scale = entry.display
         return Response(data, media_type="image/jpeg", headers={"X-Scale": f"{scale:.6f}"})
 
@@ -568,6 +572,7 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
         job = jobs.get(jid)
         if job.status != "done" or not job.output.exists():
             raise ApiError(409, f"the job is {job.status}, not done; nothing to download yet", param="job")
+        job.downloaded = True
         return FileResponse(job.output, media_type="video/mp4", filename=f"{job.stem}-mien.mp4")
 
     @app.post("/api/videos/frame", responses=doc(413, 415, 422, media="image/jpeg", what="the frame edited; headers X-Time, X-Scale"), summary="One frame of a video edited (JPEG)", response_class=Response)

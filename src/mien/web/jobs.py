@@ -4,7 +4,9 @@ callback, so the video writer removes its partial file and nothing is left half-
 
 A job's states: ``queued`` -> ``running`` -> ``done`` | ``failed`` | ``cancelled``
 (a queued job cancelled never runs). Finished jobs and their files are dropped after
-``ttl`` seconds, and beyond ``max_jobs`` the oldest finished ones go first.
+``ttl`` seconds. Beyond ``max_jobs`` the oldest finished ones go first, failed, cancelled
+and downloaded ones before any done clip nobody has downloaded yet; such a clip is kept
+at least ``keep_unclaimed`` seconds (a new job is refused meanwhile).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Job:
     message: str = "waiting for the worker"
     summary: dict | None = None
     finished_at: float | None = None
+    downloaded: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -77,12 +80,16 @@ class JobManager:
         folder: where job folders are made.
         max_jobs: most jobs kept (finished ones are dropped first).
         ttl: seconds a finished job and its file are kept.
+        keep_unclaimed: seconds a done clip not yet downloaded is kept even when the job
+            list is full.
     """
 
-    def __init__(self, folder: Path, max_jobs: int = 16, ttl: float = 3600.0) -> None:
+    def __init__(self, folder: Path, max_jobs: int = 16, ttl: float = 3600.0,
+                 keep_unclaimed: float = 900.0) -> None:
         self.folder = Path(folder)
         self.max_jobs = max_jobs
         self.ttl = ttl
+        self.keep_unclaimed = min(keep_unclaimed, ttl)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
@@ -171,10 +178,17 @@ class JobManager:
 
     def _prune(self) -> None:
         now = time.monotonic()
+
+        def unclaimed(job: Job) -> bool:
+            return job.status == "done" and not job.downloaded
+
+        # Claimed or failed jobs first, oldest first; a clip nobody has fetched goes last.
         finished = sorted((j for j in self._jobs.values() if j.status in FINISHED and j.finished_at is not None),
-                          key=lambda j: j.finished_at)
+                          key=lambda j: (unclaimed(j), j.finished_at))
         for job in finished:
-            if now - job.finished_at > self.ttl or len(self._jobs) >= self.max_jobs:
+            age = now - job.finished_at
+            full = len(self._jobs) >= self.max_jobs and not (unclaimed(job) and age < self.keep_unclaimed)
+            if age > self.ttl or full:
                 shutil.rmtree(job.folder, ignore_errors=True)
                 del self._jobs[job.id]
 
