@@ -158,6 +158,39 @@ def test_survey_finds_the_face_and_a_mouth_frame():
     assert 1 <= len(looked.pivots) <= len(looked.samples)
 
 
+def test_survey_holds_few_mouth_crops_and_checks_identity_once(monkeypatch):
+    """Open-mouth crops are bounded while the clip is sampled (a 4K clip held ~1 GB), the
+    mouth frame is still the best open mouth, and dlib runs for the chosen crop only."""
+    import weakref
+
+    import mien.clip as clip_module
+    from mien import identity, pivots
+
+    live, peak, calls = [], [0], [0]
+    crop, descriptor = clip_module._crop, identity.plain_descriptor
+
+    def counting_crop(pixels, face):
+        out = crop(pixels, face)
+        live.append(weakref.ref(out[0]))
+        peak[0] = max(peak[0], sum(r() is not None for r in live))
+        return out
+
+    def counting_descriptor(pixels, face):
+        calls[0] += 1
+        return descriptor(pixels, face)
+
+    monkeypatch.setattr(clip_module, "_crop", counting_crop)
+    monkeypatch.setattr(identity, "plain_descriptor", counting_descriptor)
+    monkeypatch.setattr(clip_module, "MOUTH_CROPS", 2)
+    looked = survey(MAN)
+    opened = [s for s in looked.samples if s.opening >= pivots.MOUTH_OPEN]
+    assert len(live) == len(opened) > 3 and peak[0] <= 3  # two kept + the one being judged
+    assert looked.mouth is not None and looked.mouth.crop is not None
+    assert looked.mouth.opening >= sorted(s.opening for s in opened)[-3]  # among the widest
+    assert calls[0] == 2  # the first sighting's descriptor, then the chosen crop's check
+    assert sum(s.crop is not None for s in looked.samples) == 1
+
+
 @pytest.mark.parametrize("kwargs, param", [
     ({"keyframes": "0s:happy", "emotion": "sad"}, "keyframes"),
     ({"keyframes": "4:happy"}, "keyframes"),

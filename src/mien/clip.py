@@ -18,6 +18,7 @@ the clip's mean and spread of expression codes (for reenactment).
 from __future__ import annotations
 
 import logging
+import dataclasses
 import math
 import os
 import shutil
@@ -52,6 +53,8 @@ FADE_FRAMES = 6
 SURVEY_RATE = 1.0
 MIN_SAMPLES = 8
 MAX_SAMPLES = 150
+#: Open-mouth crops the survey keeps while it samples (the mouth frame is chosen among them).
+MOUTH_CROPS = 6
 #: Each new eye-white measurement moves the filtered one by this fraction.
 SCLERA_FOLLOW = 0.2
 
@@ -231,14 +234,24 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
         candidate = None  # (pixels, face): a first sighting waiting to be confirmed
         last_centre = None
         n = sampled = most_faces = 0
+        # Open-mouth crops, at most MOUTH_CROPS at a time (the best by pivots.mouth_score
+        # against the pose seen so far): a 4K clip's every open mouth held ~1 GB. Whose
+        # mouth each shows is checked only when one is chosen (a dlib pass each, ~65 ms).
+        crops: dict[int, tuple[np.ndarray, Face]] = {}  # sample position -> (crop, face in it)
+        verified: set[int] = set()  # sample positions known to show the tracked person
 
-        def sample(index: int, pixels: np.ndarray, chosen: Face) -> Sample:
-            crop = crop_face = None
-            if opening(chosen.landmarks, chosen.interocular) >= pivots.MOUTH_OPEN and (
-                    descriptor is None or _same(identity, pixels, chosen, descriptor)):
-                # Only the tracked person's own open mouth may give teeth.
-                crop, crop_face = _crop(pixels, chosen)
-            return Sample(index, chosen, code_vector(read(chosen)), chosen.pose.angles, crop, crop_face)
+        def sample(index: int, pixels: np.ndarray, chosen: Face, same: bool = False) -> None:
+            samples.append(Sample(index, chosen, code_vector(read(chosen)), chosen.pose.angles))
+            if opening(chosen.landmarks, chosen.interocular) < pivots.MOUTH_OPEN:
+                return
+            at = len(samples) - 1
+            crops[at] = _crop(pixels, chosen)
+            if same:
+                verified.add(at)
+            if len(crops) > MOUTH_CROPS:
+                median = np.median(np.array([x.pose for x in samples]), axis=0)
+                worst = min(crops, key=lambda i: pivots.mouth_score(samples[i], median))
+                del crops[worst]
 
         for vf in reader.sampled(step):  # the frames between are decoded, not converted
             sampled += 1
@@ -246,6 +259,7 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
             most_faces = max(most_faces, len(faces))
             if not faces:
                 continue
+            same = False
             if descriptor is None:
                 # A face counts once it is seen again near the same place in the next
                 # sampled frame that has faces: a single sighting (a pattern in the
@@ -256,7 +270,7 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
                     continue
                 first_index, first_pixels, first = candidate
                 descriptor = identity.plain_descriptor(first_pixels, first)
-                samples.append(sample(first_index, first_pixels, first))
+                sample(first_index, first_pixels, first, same=True)
                 chosen = near[0]
             elif len(faces) == 1:
                 chosen = faces[0]
@@ -266,14 +280,15 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
                                                                       - descriptor)))
                 if not _same(identity, vf.pixels, chosen, descriptor):
                     continue
+                same = True
             last_centre = chosen.centre
-            samples.append(sample(vf.index, vf.pixels, chosen))
+            sample(vf.index, vf.pixels, chosen, same)
         n = reader.decoded
         if descriptor is None and candidate is not None and sampled < 3:
             # A clip too short to see a face twice: its one sighting counts.
             first_index, first_pixels, first = candidate
             descriptor = identity.plain_descriptor(first_pixels, first)
-            samples.append(sample(first_index, first_pixels, first))
+            sample(first_index, first_pixels, first, same=True)
         if descriptor is None and 0 < most_faces <= face:
             raise InputError(f"{Path(path).name} shows at most {most_faces} face(s) at once, numbered from 0 "
                              f"from the left; face {face} does not exist", param="face",
@@ -281,11 +296,18 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
     result = Survey(fps, n, samples, descriptor)
     if samples:
         result.pivots = pivots.choose(samples)
-        result.mouth = pivots.mouth_source(samples, result.pivots)
+        # The mouth frame (pivots.mouth_source's choice among the kept crops): pivots
+        # first, then by score; only the tracked person's own open mouth may give teeth.
+        median = np.median(np.array([x.pose for x in samples]), axis=0)
+        pivot_frames = {x.index for x in result.pivots}
+        for at in sorted(crops, key=lambda i: (samples[i].index in pivot_frames,
+                                               pivots.mouth_score(samples[i], median)), reverse=True):
+            crop, crop_face = crops[at]
+            if at in verified or _same(identity, crop, crop_face, descriptor):
+                result.mouth = samples[at] = dataclasses.replace(samples[at], crop=crop, crop_face=crop_face)
+                break
         closed = min(samples, key=lambda s: s.opening)
         result.donor = donors.choose(closed.face.landmarks)
-        # Only the mouth frame's crop is needed from here on.
-        result.samples = [s if s is result.mouth else Sample(s.index, s.face, s.code, s.pose) for s in samples]
     return result
 
 

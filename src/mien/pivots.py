@@ -88,9 +88,12 @@ def mouth_source(samples: list[Sample], pivots: list[Sample]) -> Sample | None:
     if not candidates:
         return None
     median = np.median(np.array([s.pose for s in samples]), axis=0)
+    return max(candidates, key=lambda s: mouth_score(s, median))
 
-    def score(s: Sample) -> float:
-        turn = float(np.linalg.norm(np.asarray(s.pose[:2]) - median[:2]))
-        return min(s.opening, 0.15) - 0.004 * turn
 
-    return max(candidates, key=score)
+def mouth_score(sample: Sample, median_pose: np.ndarray) -> float:
+    """How well an open-mouth sample gives mouth texture (:func:`mouth_source`): its
+    opening up to a broad smile's, less 0.004 per degree its head is turned (yaw, pitch)
+    from ``median_pose`` ``(3,)``."""
+    turn = float(np.linalg.norm(np.asarray(sample.pose[:2]) - np.asarray(median_pose)[:2]))
+    return min(sample.opening, 0.15) - 0.004 * turn
