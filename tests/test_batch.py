@@ -182,3 +182,18 @@ def test_ray_runs_the_same_jobs_with_identical_outputs(folder, tmp_path):
     for outcome in local.outcomes:
         name = outcome.job.output.relative_to(tmp_path / "local")
         assert (tmp_path / "ray" / name).read_bytes() == outcome.job.output.read_bytes()
+
+
+def test_a_transfer_batch_puts_one_expression_on_every_shot_of_a_folder(data, tmp_path):
+    shots = tmp_path / "burst"
+    shots.mkdir()
+    shutil.copy(data / "london" / "020" / "neutral.jpg", shots / "1.jpg")
+    pixels = mien.read_photo(data / "london" / "020" / "neutral.jpg").pixels
+    mien.write_photo(shots / "2.png", np.ascontiguousarray(pixels[:, ::-1]))  # another shot: mirrored
+    shutil.copy(data / "london" / "020" / "happy.jpg", shots / "smile.jpg")  # the expression, in the folder
+    report = batch.run(shots, tmp_path / "out", op="transfer", expression=shots / "smile.jpg", regions="mouth",
+                       workers=1)
+    assert {o.job.name: o.status for o in report.outcomes} == {"1.jpg": "done", "2.png": "done"}
+    assert (tmp_path / "out" / "2.png").exists()
+    direct = mien.transfer_files(shots / "1.jpg", shots / "smile.jpg", tmp_path / "direct.jpg", regions="mouth")
+    assert direct.read_bytes() == (tmp_path / "out" / "1.jpg").read_bytes()
