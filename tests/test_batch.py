@@ -152,7 +152,8 @@ def test_video_jobs_take_a_keyframe_file_beside_the_job_file(data, tmp_path):
     assert batch.is_complete(tmp_path / "out" / "happier.mp4", "video")
 
 
-@pytest.mark.parametrize("case", ["missing", "empty-folder", "transfer-without-expression", "wrong-option"])
+@pytest.mark.parametrize("case", ["missing", "empty-folder", "clips-without-op-video", "transfer-without-expression",
+                                  "wrong-option"])
 def test_bad_batches_get_one_line_and_exit_2(case, folder, tmp_path):
     out = tmp_path / "out"
     args = ["batch", folder, "-o", out]
@@ -161,6 +162,10 @@ def test_bad_batches_get_one_line_and_exit_2(case, folder, tmp_path):
     elif case == "empty-folder":
         (tmp_path / "empty").mkdir()
         args[1] = tmp_path / "empty"
+    elif case == "clips-without-op-video":
+        (tmp_path / "clips").mkdir()
+        (tmp_path / "clips" / "a.mp4").write_bytes(b"")
+        args[1] = tmp_path / "clips"
     elif case == "transfer-without-expression":
         args += ["--op", "transfer"]
     else:
@@ -169,6 +174,8 @@ def test_bad_batches_get_one_line_and_exit_2(case, folder, tmp_path):
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mien: error:"), r.stderr
+    if case == "clips-without-op-video":
+        assert "use --op video" in lines[0]
     assert not any(out.rglob("*.jpg")) if out.exists() else True
 
 

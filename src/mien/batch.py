@@ -269,7 +269,12 @@ def jobs_from_folder(folder: str | os.PathLike, op: str, out_dir: str | os.PathL
                    and all(p.resolve() != f.resolve() for f in files.values()))
     if not found:
         kind = "video" if op == "video" else "photo"
-        raise InputError(f"{folder}: no {kind} files found ({', '.join(suffixes)})", param="source")
+        other = PHOTO_SUFFIXES if op == "video" else VIDEO_SUFFIXES
+        hint = ""
+        if any(p.suffix.lower() in other for p in folder.rglob("*")):
+            hint = "; it holds photos: use --op edit or transfer" if op == "video" else \
+                "; it holds videos: use --op video"
+        raise InputError(f"{folder}: no {kind} files found ({', '.join(suffixes)}){hint}", param="source")
     if op == "transfer" and not files:
         raise InputError("a transfer batch over a folder needs --expression PHOTO (or --eyes, --mouth, --brows): "
                          "the expression put on every photo", param="expression")
