@@ -522,9 +522,13 @@ def _jobs_bar():
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task("batch", total=None)
+        failed = 0
 
         def update(done: int, total: int, outcome) -> None:
-            bar.update(task, completed=done, total=total, description=f"{outcome.job.name}: {outcome.status}")
+            nonlocal failed
+            failed += outcome.status == "failed"
+            bar.update(task, completed=done, total=total,
+                       description=f"batch ({failed} failed)" if failed else "batch")
 
         yield update
 
