@@ -153,7 +153,10 @@ class Tracker:
 
     def _cut(self, pixels: np.ndarray) -> bool:
         """Whether this frame starts a new shot: its colour histogram is far from the last."""
-        small = cv2.resize(pixels, (64, 36), interpolation=cv2.INTER_AREA)
+        # Every s-th pixel first (to ~4x the thumbnail): averaging a whole 1080p frame
+        # cost 1.5 ms; the histogram moves by < 0.07 of the cut distance's 0.45.
+        step = max(1, min(pixels.shape[0] // 144, pixels.shape[1] // 256))
+        small = cv2.resize(pixels[::step, ::step], (64, 36), interpolation=cv2.INTER_AREA)
         hist = cv2.calcHist([small], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3).ravel()
         hist = hist / max(hist.sum(), 1.0)
         previous, self._thumb = self._thumb, hist
