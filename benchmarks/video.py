@@ -122,19 +122,24 @@ class Watch:
         self.iov = iov
         self.original = iov.VideoWriter.write
         self.frames: dict[int, tuple] = {}
+        self.outside_region: list[int] = []  # frames changed outside the region the writer was told
 
     def __enter__(self):
         watch = self
 
-        def write(writer, edited, frame):
+        def write(writer, edited, frame, region=None):
             d = cv2.absdiff(np.ascontiguousarray(edited), frame.pixels).max(axis=2)
             ys, xs = np.nonzero(d)
             if ys.size:
                 watch.frames[frame.index] = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1,
                                              int(ys.size))
+                if region is not None:  # the writer looks only inside the box it is told
+                    y0, y1, x0, x1 = region
+                    if ys.min() < y0 or ys.max() >= y1 or xs.min() < x0 or xs.max() >= x1:
+                        watch.outside_region.append(frame.index)
             else:
                 watch.frames[frame.index] = None
-            return watch.original(writer, edited, frame)
+            return watch.original(writer, edited, frame, region)
 
         self.iov.VideoWriter.write = write
         return self
@@ -445,9 +450,11 @@ def run_edit(clip: Path, dst: Path, redo: bool, **kw) -> dict:
     with Watch() as w:
         s = edit_video(clip, dst, **kw)
     m = {"summary": s.text(), "edited": s.edited, "passed": dict(s.passed), "wall": time.perf_counter() - t,
-         "cpu": cpu() - c, "watch": {k: list(v) if v else None for k, v in w.frames.items()}}
+         "cpu": cpu() - c, "watch": {k: list(v) if v else None for k, v in w.frames.items()},
+         "outside_region": w.outside_region}
     meta.write_text(json.dumps(m))
-    print(f"  {dst.name}: {s.text()}  cpu {m['cpu']:.1f} s", flush=True)
+    print(f"  {dst.name}: {s.text()}  cpu {m['cpu']:.1f} s; frames changed outside the writer's region: "
+          f"{len(w.outside_region)}", flush=True)
     m["watch"] = {int(k): (tuple(v) if v else None) for k, v in m["watch"].items()}
     return m
 
