@@ -191,6 +191,24 @@ def test_survey_holds_few_mouth_crops_and_checks_identity_once(monkeypatch):
     assert sum(s.crop is not None for s in looked.samples) == 1
 
 
+def test_plan_without_preview_renders_the_same_frame():
+    """Video plans skip the working-resolution preview; the full-resolution frame is the same."""
+    from mien import render
+    from mien.controls.code import Request, scene_of
+    from mien.io import read_photo
+    from mien.session import Session
+
+    pixels = read_photo(Path(__file__).parent / "data" / "london" / "020" / "neutral.jpg").pixels
+    state = Session(pixels).faces[0]
+    change = Request.from_controls(emotion="happy", intensity=0.8).edit.change(state.canonical, None)
+    scene = state.lit(scene_of(state, change))
+    full = render.plan(pixels, scene, work_px=192)
+    lean = render.plan(pixels, scene, work_px=192, preview=False)
+    assert full.preview is not None and lean.preview is None and scene.layers
+    out = render.execute(pixels, full)
+    assert (out != pixels).any() and np.array_equal(render.execute(pixels, lean), out)
+
+
 @pytest.mark.parametrize("kwargs, param", [
     ({"keyframes": "0s:happy", "emotion": "sad"}, "keyframes"),
     ({"keyframes": "4:happy"}, "keyframes"),

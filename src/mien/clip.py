@@ -17,8 +17,8 @@ the clip's mean and spread of expression codes (for reenactment).
 
 from __future__ import annotations
 
-import logging
 import dataclasses
+import logging
 import math
 import os
 import shutil
@@ -232,7 +232,6 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
         samples: list[Sample] = []
         descriptor = None
         candidate = None  # (pixels, face): a first sighting waiting to be confirmed
-        last_centre = None
         n = sampled = most_faces = 0
         # Open-mouth crops, at most MOUTH_CROPS at a time (the best by pivots.mouth_score
         # against the pose seen so far): a 4K clip's every open mouth held ~1 GB. Whose
@@ -281,7 +280,6 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
                 if not _same(identity, vf.pixels, chosen, descriptor):
                     continue
                 same = True
-            last_centre = chosen.centre
             sample(vf.index, vf.pixels, chosen, same)
         n = reader.decoded
         if descriptor is None and candidate is not None and sampled < 3:
@@ -467,7 +465,7 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
                     scene = state.lit(_whites_lit(scene_of(state, change, rotation=edit.rotation,
                                                            keep_mouth=keep_mouth, reference=mouth), mouth))
                     if not scene.changes_nothing:
-                        plan = renderer.plan(vf.pixels, scene, work_px=_work_px(obs.face))
+                        plan = renderer.plan(vf.pixels, scene, work_px=_work_px(obs.face), preview=False)
                         out = renderer.execute(vf.pixels, plan)
                         g = plan.grid  # execute changes nothing outside the grid's crop
                         region = (g.y0, g.y0 + g.full_size[0], g.x0, g.x0 + g.full_size[1])
@@ -862,7 +860,7 @@ def _animate_photo(source: Path, driving: Path, output: Path, drive: _Driving, r
                         change = Expression({}) + vector_code(relative)
                         scene = state.lit(scene_of(state, change, rotation=rotation_at(i)))
                         last_out = pixels if scene.changes_nothing else renderer.execute(
-                            pixels, renderer.plan(pixels, scene))
+                            pixels, renderer.plan(pixels, scene, preview=False))
                         last = key
                     out = last_out
                     summary.edited += 1

@@ -119,14 +119,15 @@ class Plan:
     """Everything :func:`execute` needs, at working resolution.
 
     ``preview`` is the rendered crop at working resolution, ``(h, w, 3)`` ``float32``,
-    for live previews; ``shading`` an optional ``(h, w, 3)`` gain on the warped photo.
+    for live previews (``None`` when :func:`plan` was asked not to build it);
+    ``shading`` an optional ``(h, w, 3)`` gain on the warped photo.
     """
 
     grid: Grid
     mesh: TargetMesh
     map: np.ndarray
     layers: tuple[LayerPlan, ...]
-    preview: np.ndarray
+    preview: np.ndarray | None
     shading: np.ndarray | None = None
 
 
@@ -366,7 +367,7 @@ def _donor_gain(pixels: np.ndarray, face: Face, layer: Layer) -> np.ndarray:
 
 
 def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid: Grid | None = None,
-         copy: WorkingCopy | None = None) -> Plan:
+         copy: WorkingCopy | None = None, preview: bool = True) -> Plan:
     """Compute an edit at working resolution.
 
     Args:
@@ -377,6 +378,10 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
             around the face and its target.
         copy: the photo already shrunk to ``grid``'s resolution (previews keep one per
             face); by default the photo is shrunk where it is sampled.
+        preview: build ``Plan.preview``. ``False`` (video, which renders only at full
+            resolution) skips sampling the photo at working resolution when nothing else
+            needs it (no refinement, no layer of the same person); ``Plan.preview`` is then
+            ``None``. :func:`execute`'s result is the same either way.
 
     Returns:
         The :class:`Plan`; its ``preview`` is the edited crop at working resolution.
@@ -396,7 +401,12 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
     own_disp = np.concatenate([face.points[:surface] - target[:surface, :2], np.zeros((n_ring, 2))])
     coords = grid.coords()
     own = coords + tm.interpolate(own_disp)
-    base = copy.sample(own) if copy is not None else _sample(pixels, own, scale)
+    # The photo at working resolution: the preview's canvas, the light a layer of the same
+    # person is matched to, and what refinement aligns to.
+    if preview or refine or any(layer.own_person for layer in layers):
+        base = copy.sample(own) if copy is not None else _sample(pixels, own, scale)
+    else:
+        base = None
     shade = None
     support = _shading_support(shading, len(tm.triangles)) if shading is not None else None
     if support is not None and support.any():
@@ -410,9 +420,10 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
         log_ratio = cv2.remap(shading.log_ratio, where[..., 0], where[..., 1], cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         shaded = np.exp(np.float32(shading.amount) * log_ratio, dtype=np.float32)
-        base[win] = np.clip(base[win] * shaded, 0.0, 1.0)
+        if base is not None:
+            base[win] = np.clip(base[win] * shaded, 0.0, 1.0)
         shade = _embed(shaded, win, grid.size, 1.0)
-    preview = base.copy()
+    canvas = None if base is None else base.copy()
     layer_plans = []
     for layer in layers:
         ring, _ = support_band(layer.face.points[:surface])
@@ -492,9 +503,10 @@ def plan(pixels: np.ndarray, scene: Scene, *, work_px: int = WORK_FACE_PX, grid:
             adapted = adapted * (1.0 - mask) + cav_colour * mask
             cavity = (cav_mask, cav_colour)
             lower = (field_low, lower)
-        preview[win] += alpha[..., None] * (adapted - preview[win])
+        if canvas is not None:
+            canvas[win] += alpha[..., None] * (adapted - canvas[win])
         layer_plans.append(LayerPlan(layer, win, grid.size, coords, field, alpha, gain, adapted, cavity, lower))
-    return Plan(grid, tm, own, tuple(layer_plans), preview, shade)
+    return Plan(grid, tm, own, tuple(layer_plans), canvas, shade)
 
 
 def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
