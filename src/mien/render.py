@@ -10,6 +10,7 @@ the input. ``plan(...).preview`` is the working-resolution result, for live prev
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -545,11 +546,14 @@ def execute(pixels: np.ndarray, p: Plan) -> np.ndarray:
     # place as one (h, w, 2) array (OpenCV reads it without splitting x and y into copies).
     warped = cv2.remap(pixels, _positions(grid.upsample(disp)[ry0:ry1, rx0:rx1], grid.x0 + rx0, grid.y0 + ry0),
                        None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-    # The float32 part: the whole rectangle when lit, else the union of the blend boxes.
+    # The float32 part: where the shading is not exactly 1 (elsewhere a gain within an ulp
+    # of 1 returns every integer exactly) and the blend boxes.
+    lit = None
     if p.shading is not None:
-        fy0, fy1, fx0, fx1 = rect
-    elif blends:
-        fy0, fy1, fx0, fx1 = _union([b for _, _, b in blends])
+        ne = p.shading != 1.0
+        lit = _full_box(_box(ne[..., 0] | ne[..., 1] | ne[..., 2]), grid, rect)
+    if lit is not None or blends:
+        fy0, fy1, fx0, fx1 = _union([lit, *(b for _, _, b in blends)])
     else:
         fy0 = fy1 = fx0 = fx1 = 0
     work = to_float(warped[fy0 - ry0:fy1 - ry0, fx0 - rx0:fx1 - rx0])
@@ -590,6 +594,21 @@ def _box(mask: np.ndarray, pad: int = 0) -> tuple[int, int, int, int] | None:
         return None
     h, w = mask.shape
     return max(y - pad, 0), min(y + bh + pad, h), max(x - pad, 0), min(x + bw + pad, w)
+
+
+def _full_box(box: tuple[int, int, int, int] | None, grid: Grid,
+              within: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    """The crop pixels whose bilinear upsampling (:meth:`Grid.upsample`) reads any working
+    pixel of ``box`` (both ``(y0, y1, x0, x1)``), a pixel wider each way, clipped to
+    ``within``; ``None`` for no box or no overlap."""
+    if box is None:
+        return None
+    sy, sx = grid.ratio
+    y0, y1, x0, x1 = box
+    # full pixel y reads working rows floor(v) and floor(v) + 1, v = (y + 0.5) / sy - 0.5
+    out = (max(within[0], math.floor((y0 - 0.5) * sy - 0.5) - 1), min(within[1], math.ceil((y1 + 0.5) * sy - 0.5) + 1),
+           max(within[2], math.floor((x0 - 0.5) * sx - 0.5) - 1), min(within[3], math.ceil((x1 + 0.5) * sx - 0.5) + 1))
+    return out if out[1] > out[0] and out[3] > out[2] else None
 
 
 def _union(boxes: list[tuple[int, int, int, int] | None]) -> tuple[int, int, int, int] | None:
