@@ -178,11 +178,11 @@ def rasterize(points: np.ndarray, triangles: np.ndarray, size: tuple[int, int],
     """
     ids = np.full(size, -1, np.int32)
     area = signed_areas(points, triangles)
-    order = np.arange(len(triangles)) if order is None else order
-    fixed = np.round(points[triangles] * 16).astype(np.int32)
-    for t in order:
-        if abs(area[t]) > 1e-9:
-            cv2.fillConvexPoly(ids, fixed[t], int(t), lineType=cv2.LINE_8, shift=4)
+    order = np.arange(len(triangles)) if order is None else np.asarray(order)
+    order = order[np.abs(area[order]) > 1e-9]  # degenerate triangles draw nothing
+    fixed = np.round(points[triangles[order]] * 16).astype(np.int32)  # in drawing order
+    for poly, t in zip(fixed, order.tolist()):
+        cv2.fillConvexPoly(ids, poly, t, lineType=cv2.LINE_8, shift=4)
     return ids
 
 
