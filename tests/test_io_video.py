@@ -682,6 +682,15 @@ def test_region_hint_gives_the_same_frames(tmp_path, rotation):
         assert a.changed_boxes == 4 and b.changed_boxes == 4
 
 
+def test_sampled_frames_are_every_step_th_and_all_are_counted():
+    with read_video(TALKING) as r:
+        every = [f.index for f in r]
+        got = list(r.sampled(5))
+        assert [f.index for f in got] == every[::5] and r.decoded == len(every)
+        first = next(iter(r))
+    assert np.array_equal(got[0].pixels, first.pixels) and got[1].time > got[0].time
+
+
 def test_motion_jpeg_video_is_a_video(tmp_path):
     src = make_clip(tmp_path / "mj.mkv", list(range(5)), codec="mjpeg", pix_fmt="yuvj420p", time_base=Fraction(1, 25))
     with read_video(src) as r:
