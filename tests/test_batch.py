@@ -25,7 +25,7 @@ def run_cli(*args):
 
 
 def summary_rows(path: Path) -> dict[str, dict[str, str]]:
-    with path.open(newline="") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         return {row["job"]: row for row in csv.DictReader(f)}
 
 
@@ -183,24 +183,117 @@ def test_ray_runs_the_same_jobs_with_identical_outputs(folder, tmp_path):
     pytest.importorskip("ray")
     (folder / "broken.jpg").unlink()
     local = batch.run(folder, tmp_path / "local", op="edit", emotion="surprised", intensity=0.7, workers=1)
-    on_ray = batch.run(folder, tmp_path / "ray", op="edit", emotion="surprised", intensity=0.7, ray="local",
-                       workers=2)
+    jobs = batch.jobs_from(folder, "edit", tmp_path / "ray", {"emotion": "surprised", "intensity": 0.7})
+    ghost = batch.Job("ghost", "edit", {"photo": folder / "gone.jpg"}, tmp_path / "ray" / "gone.jpg")
+    on_ray = batch.run_batch([*jobs, ghost], ray="local", workers=2)
     assert on_ray.count("done") == local.count("done") == 3
+    assert on_ray.failed[0].job.name == "ghost" and "cannot read" in on_ray.failed[0].message
     for outcome in local.outcomes:
         name = outcome.job.output.relative_to(tmp_path / "local")
         assert (tmp_path / "ray" / name).read_bytes() == outcome.job.output.read_bytes()
 
 
-def test_a_transfer_batch_puts_one_expression_on_every_shot_of_a_folder(data, tmp_path):
-    shots = tmp_path / "burst"
-    shots.mkdir()
-    shutil.copy(data / "london" / "020" / "neutral.jpg", shots / "1.jpg")
-    pixels = mien.read_photo(data / "london" / "020" / "neutral.jpg").pixels
-    mien.write_photo(shots / "2.png", np.ascontiguousarray(pixels[:, ::-1]))  # another shot: mirrored
-    shutil.copy(data / "london" / "020" / "happy.jpg", shots / "smile.jpg")  # the expression, in the folder
-    report = batch.run(shots, tmp_path / "out", op="transfer", expression=shots / "smile.jpg", regions="mouth",
-                       workers=1)
-    assert {o.job.name: o.status for o in report.outcomes} == {"1.jpg": "done", "2.png": "done"}
-    assert (tmp_path / "out" / "2.png").exists()
-    direct = mien.transfer_files(shots / "1.jpg", shots / "smile.jpg", tmp_path / "direct.jpg", regions="mouth")
-    assert direct.read_bytes() == (tmp_path / "out" / "1.jpg").read_bytes()
+def test_an_address_nobody_answers_on_is_refused_at_once(folder, tmp_path):
+    pytest.importorskip("ray")
+    with pytest.raises(InputError, match="nothing answers"):
+        batch.run(folder, tmp_path / "out", op="edit", smile=0.5, ray="127.0.0.1:1")
+
+
+def _copy_input(job, threads):
+    """Stands in for a worker's job runner: the 'edit' copies the input to the output."""
+    job.output.write_bytes(job.main_input.read_bytes() + b"edited")
+    return batch.Outcome(job, "done", 0.0, "")
+
+
+def test_no_job_writes_over_another_jobs_input_or_outside_the_output_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "_run_in_worker", _copy_input)
+    (tmp_path / "a.jpg").write_bytes(b"A")
+    (tmp_path / "b.jpg").write_bytes(b"B")
+    (tmp_path / "jobs.csv").write_text("photo,output\na.jpg,../b.jpg\nb.jpg,b2.jpg\na.jpg,../../elsewhere.jpg\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("a file where a folder should be")
+    (tmp_path / "more.csv").write_text("photo,output\nb.jpg,sub/x.jpg\nb.jpg,fine.jpg\n")
+    report = batch.run(tmp_path / "jobs.csv", out, op="edit", overwrite=True, workers=1)
+    status = {o.job.name: (o.status, o.message) for o in report.outcomes}
+    assert status["row 2"][0] == "failed" and "outside -o" in status["row 2"][1]
+    assert status["row 3"] == ("done", "")
+    assert status["row 4"][0] == "failed" and "outside -o" in status["row 4"][1]
+    assert (tmp_path / "b.jpg").read_bytes() == b"B" and not (tmp_path.parent / "elsewhere.jpg").exists()
+    # One job whose folder cannot be made fails alone.
+    report = batch.run(tmp_path / "more.csv", out, op="edit", workers=1)
+    assert [o.status for o in report.outcomes] == ["failed", "done"]
+    assert "cannot make the folder" in report.outcomes[0].message
+    # A Python-made job list: an output that is another job's input is refused.
+    jobs = [batch.Job("one", "edit", {"photo": tmp_path / "a.jpg"}, tmp_path / "b.jpg"),
+            batch.Job("two", "edit", {"photo": tmp_path / "b.jpg"}, out / "b.jpg")]
+    report = batch.run_batch(jobs, workers=1)
+    assert report.outcomes[0].status == "failed" and "input of two" in report.outcomes[0].message
+    assert (tmp_path / "b.jpg").read_bytes() == b"B"
+
+
+def test_output_folder_and_summary_are_checked_against_the_inputs(folder, tmp_path):
+    with pytest.raises(InputError, match="folder of the inputs"):
+        batch.run(folder, folder, op="edit", smile=0.5)
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("photo\nphotos/a.jpg\n")
+    with pytest.raises(InputError, match="is the job file"):
+        batch.run(jobs, tmp_path / "out", summary=jobs)
+    assert jobs.read_text() == "photo\nphotos/a.jpg\n"
+    # An output folder that holds the source folder is fine (its files are inputs, not old outputs).
+    planned = batch.jobs_from(folder, "edit", tmp_path, {"smile": 0.5})
+    assert len(planned) == 4 and all(j.output.parent.is_relative_to(tmp_path) for j in planned)
+    with pytest.raises(InputError, match="one file; give a folder or a .csv"):
+        batch.jobs_from(folder / "a.jpg", "edit", tmp_path / "out")
+
+
+def test_job_file_quirks_of_spreadsheets(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "b.jpg").write_bytes(b"x")
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text("\ufeffop,photo,au,\nEdit,a.jpg,\"12=0.8, 6=0.4\",\n,,,\n\nedit,b.jpg,12=1,\n")
+    planned = batch.jobs_from(jobs, "edit", tmp_path / "out", {})
+    assert [j.name for j in planned] == ["row 2", "row 5"]  # empty rows skipped, named by their line
+    assert planned[0].error is None and planned[0].options == {"au": {"12": 0.8, "6": 0.4}}
+    assert planned[1].output == tmp_path / "out" / "b.jpg"
+    jobs.write_text("photo,au,output\na.jpg,12=0.8,6=0.4,x.jpg\n")
+    with pytest.raises(InputError, match="more cells than columns"):
+        batch.jobs_from(jobs, "edit", tmp_path / "out")
+    jobs.write_text("photo;emotion\na.jpg;happy\n")
+    with pytest.raises(InputError, match="comma-separated"):
+        batch.jobs_from(jobs, "edit", tmp_path / "out")
+    jobs.write_text("photo\na.jpg\n")
+    with pytest.raises(InputError, match="intensty is an option of none"):
+        batch.jobs_from(jobs, "edit", tmp_path / "out", {"intensty": 0.5})
+
+
+def test_complete_means_the_whole_file_decodes(data, tmp_path):
+    photo = mien.read_photo(data / "london" / "020" / "neutral.jpg")
+    for name in ("p.jpg", "p.heic", "p.png"):
+        mien.write_photo(tmp_path / name, photo.pixels)
+        assert batch.is_complete(tmp_path / name, "edit"), name
+        data_bytes = (tmp_path / name).read_bytes()
+        (tmp_path / f"cut-{name}").write_bytes(data_bytes[: len(data_bytes) * 3 // 4])
+        assert not batch.is_complete(tmp_path / f"cut-{name}", "edit"), name
+    clip = data / "video" / "talking_woman_2s.mp4"
+    assert batch.is_complete(clip, "video")
+    whole = clip.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    assert not batch.is_complete(tmp_path / "cut.mp4", "video")
+    assert not batch.is_complete(tmp_path / "missing.jpg", "edit")
+
+
+def test_a_bug_gets_one_line_in_the_summary_and_its_traceback_in_the_log(tmp_path, monkeypatch):
+    def broken(job):
+        raise ValueError("bug here")
+
+    monkeypatch.setattr(batch, "_run", broken)
+    job = batch.Job("j", "edit", {"photo": tmp_path / "a.jpg"}, tmp_path / "o.jpg")
+    outcome = batch.run_job(job)
+    assert outcome.status == "failed" and "ValueError: bug here" in outcome.message
+    assert "\n" not in outcome.message and "Traceback" in outcome.detail
+    recorder = batch._Recorder([job], {}, tmp_path / "s.csv", None)
+    recorder.record(0, outcome)
+    recorder.flush(force=True)
+    assert "ValueError: bug here" in (tmp_path / "s.log").read_text()
+    assert summary_rows(tmp_path / "s.csv")["j"]["status"] == "failed"

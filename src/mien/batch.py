@@ -114,6 +114,9 @@ class Outcome:
     status: str
     seconds: float = 0.0
     message: str = ""
+    #: The traceback of an unexpected error (a bug, not a bad input): written to the log
+    #: beside the summary (``mien-batch.log``).
+    detail: str = ""
 
 
 @dataclass
@@ -262,10 +265,15 @@ def jobs_from_folder(folder: str | os.PathLike, op: str, out_dir: str | os.PathL
         raise InputError(f"{folder}: no such folder; check the path", param="source")
     suffixes = VIDEO_SUFFIXES if op == "video" else PHOTO_SUFFIXES
     files = {role: Path(options.pop(role)) for role in _FILES[op][1:] if options.get(role) is not None}
-    out_resolved = out_dir.resolve()
+    out_resolved, folder_resolved = out_dir.resolve(), folder.resolve()
+    if out_resolved == folder_resolved:
+        raise InputError(f"-o {out_dir} is the folder of the inputs; mien never overwrites an input: choose "
+                         "another folder", param="output")
+    # Outputs of an earlier run inside the source folder are not inputs.
+    nested = folder_resolved in out_resolved.parents
     found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-                   and out_resolved not in p.resolve().parents
+                   and not (nested and out_resolved in p.resolve().parents)
                    and all(p.resolve() != f.resolve() for f in files.values()))
     if not found:
         kind = "video" if op == "video" else "photo"
@@ -298,23 +306,40 @@ def jobs_from_csv(path: str | os.PathLike, op: str, out_dir: str | os.PathLike,
         raise InputError(f"{path}: no such file; check the path", param="source")
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.reader(f)
+            header = [c.strip() for c in next(reader, [])]
+            rows = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read the job file ({exc})", param="source") from None
+        raise InputError(f"{path}: cannot read the job file ({exc}); save it as CSV (UTF-8, comma-separated)",
+                         param="source") from None
+    while header and not header[-1]:  # a spreadsheet's empty trailing columns
+        header.pop()
     if not rows:
         raise InputError(f"{path}: no jobs (a header row and one row per job)", param="source")
     known = {"op", "input", "output"} | {c for o in OPS for c in (*_FILES[o], *_option_types(o))}
-    unknown = [c for c in rows[0] if c is not None and c.strip() not in known]
+    unknown = [c for c in header if c not in known]
     if unknown:
-        raise InputError(f"{path}: unknown column {unknown[0]!r}; columns are op, input, output, the inputs "
-                         f"({', '.join(sorted({c for o in OPS for c in _FILES[o]}))}) and the options",
+        hint = " (is it comma-separated?)" if len(header) == 1 and ";" in header[0] else ""
+        raise InputError(f"{path}: unknown column {unknown[0]!r}{hint}; columns are op, input, output, the "
+                         f"inputs ({', '.join(sorted({c for o in OPS for c in _FILES[o]}))}) and the options",
                          param="source")
+    for line, cells in rows:
+        if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+            raise InputError(f"{path}, line {line}: more cells than columns; put quotes around a cell that "
+                             'holds commas ("12=0.8, 6=0.4")', param="source")
+    used_ops = {(dict(zip(header, cells)).get("op") or op).strip().lower() for _, cells in rows}
+    batch_wide = {k for k in defaults if k not in ("op",)}
+    unused = sorted(k for k in batch_wide
+                    if not any(k in _option_types(o) or k in _FILES[o] for o in used_ops if o in OPS))
+    if unused:
+        raise InputError(f"{unused[0]} is an option of none of the job file's ops ({', '.join(sorted(used_ops))})",
+                         param=unused[0])
     base = path.parent
     jobs, seen = [], {}
-    for number, row in enumerate(rows, start=2):  # the header is line 1
-        cells = {k.strip(): v.strip() for k, v in row.items() if k is not None and v is not None and v.strip()}
-        name = f"row {number}"
-        row_op = cells.pop("op", op)
+    for line, values in rows:
+        cells = {k: v.strip() for k, v in zip(header, values) if v.strip()}
+        name = f"row {line}"
+        row_op = cells.pop("op", op).lower()
         if row_op not in OPS:
             jobs.append(Job(name, row_op, {}, out_dir / name, error=f"unknown op {row_op!r}; use one of "
                                                                         f"{', '.join(OPS)}"))
@@ -323,11 +348,18 @@ def jobs_from_csv(path: str | os.PathLike, op: str, out_dir: str | os.PathLike,
             cells.setdefault(_FILES[row_op][0], cells.pop("input"))
         inputs = {role: base / cells.pop(role) for role in _FILES[row_op] if role in cells}
         for role in _FILES[row_op]:
-            if role not in inputs and isinstance(defaults.get(role), (str, os.PathLike)):
-                inputs[role] = Path(defaults[role])
+            given = defaults.get(role)
+            # --expression is a saved expression (.json) for edit rows, a photo for transfer rows.
+            if role not in inputs and isinstance(given, (str, os.PathLike)) and \
+                    (role != "expression" or (str(given).lower().endswith(".json")) == (row_op == "edit")):
+                inputs[role] = Path(given)
         main = inputs.get(_FILES[row_op][0])
         if "output" in cells:
             output = out_dir / cells.pop("output")
+            if out_dir.resolve() not in output.resolve().parents:
+                jobs.append(Job(name, row_op, inputs, output, error=f"output {output} is outside -o {out_dir}; "
+                                                                    "give a path inside it"))
+                continue
         elif main is not None:
             output = out_dir / (main.stem + _output_suffix(row_op, main))
         else:
@@ -352,8 +384,11 @@ def jobs_from(source: str | os.PathLike, op: str, out_dir: str | os.PathLike,
     source = Path(source)
     if source.is_dir():
         return jobs_from_folder(source, op, out_dir, options)
-    if source.suffix.lower() == ".csv" or source.is_file():
+    if source.suffix.lower() == ".csv" or (source.is_file() and source.suffix.lower() in (".txt", "")):
         return jobs_from_csv(source, op, out_dir, options)
+    if source.is_file():
+        raise InputError(f"{source} is one file; give a folder or a .csv job file (for one photo or clip use "
+                         "mien edit, transfer or video)", param="source")
     raise InputError(f"{source}: no such folder or job file; check the path", param="source")
 
 
@@ -362,8 +397,12 @@ def jobs_from(source: str | os.PathLike, op: str, out_dir: str | os.PathLike,
 
 
 def is_complete(path: str | os.PathLike, op: str) -> bool:
-    """Whether ``path`` is a finished output: it exists and decodes (a photo's pixels are
-    read in full; a video must open with a video stream)."""
+    """Whether ``path`` is a finished output: it exists and all of it decodes.
+
+    A photo's compressed data is read to its end (JPEG at 1/8 scale: every byte is still
+    entropy-decoded, so a truncated file fails); a video's packets are read to the end and
+    must reach the frame count its header promises.
+    """
     path = Path(path)
     if not path.is_file() or path.stat().st_size == 0:
         return False
@@ -372,10 +411,18 @@ def is_complete(path: str | os.PathLike, op: str) -> bool:
             import av
 
             with av.open(str(path)) as container:
-                return bool(container.streams.video)
+                if not container.streams.video:
+                    return False
+                stream = container.streams.video[0]
+                packets = sum(1 for packet in container.demux(stream) if packet.size)
+                return packets > 0 and (not stream.frames or packets >= stream.frames)
         from PIL import Image
 
+        from .io import photo  # noqa: F401 - registers the HEIC/HEIF opener
+
         with Image.open(path) as im:
+            if im.format == "JPEG":
+                im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
         return True
     except Exception:  # noqa: BLE001 - any failure to decode means "not complete"
@@ -422,8 +469,11 @@ def run_job(job: Job) -> Outcome:
     except MienError as exc:
         return Outcome(job, "failed", time.perf_counter() - t0, str(exc))
     except Exception as exc:  # noqa: BLE001 - one job's bug must not stop the batch
-        log.exception("%s failed", job.name)
-        return Outcome(job, "failed", time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
+        import traceback
+
+        return Outcome(job, "failed", time.perf_counter() - t0,
+                       f"{type(exc).__name__}: {exc} (a bug in mien: the traceback is in the batch log)",
+                       detail=traceback.format_exc())
     finally:
         mien_log.removeHandler(warnings)
     return Outcome(job, "done", time.perf_counter() - t0, "; ".join([m for m in [said] if m] + warnings.messages))
@@ -480,6 +530,19 @@ def default_workers(op: str = "edit") -> int:
     return cores
 
 
+def _guarded(jobs: list[Job]) -> list[Job]:
+    """``jobs`` with an error for any whose output is another job's input (it would be
+    overwritten, or, with a rerun, read already edited)."""
+    inputs = {p.resolve(): job.name for job in jobs for p in job.inputs.values()}
+    guarded = []
+    for job in jobs:
+        reader = inputs.get(job.output.resolve())
+        if job.error is None and reader is not None:
+            job = replace(job, error=f"output {job.output} is an input of {reader}; mien never overwrites an input")
+        guarded.append(job)
+    return guarded
+
+
 def run_batch(jobs: Sequence[Job], *, workers: int | None = None, ray: str | None = None,
               overwrite: bool = False, summary: str | os.PathLike | None = None,
               progress: Progress | None = None) -> BatchReport:
@@ -505,19 +568,34 @@ def run_batch(jobs: Sequence[Job], *, workers: int | None = None, ray: str | Non
         MissingDependencyError: ``ray`` given without Ray installed.
         InputError: ``workers`` below 1, or a Ray address that cannot be reached.
     """
-    jobs = list(jobs)
+    jobs = _guarded(list(jobs))
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, got {workers}", param="workers")
+    if summary is not None:
+        summary = Path(summary)
+        if any(summary.resolve() == p.resolve() for job in jobs for p in (*job.inputs.values(), job.output)):
+            raise InputError(f"--summary {summary} is an input or output of a job; choose another file",
+                             param="summary")
     outcomes: dict[int, Outcome] = {}
     recorder = _Recorder(jobs, outcomes, Path(summary) if summary else None, progress)
+    try:
+        recorder.flush(force=True)
+    except OSError as exc:
+        raise InputError(f"cannot write the summary {summary} ({exc.strerror or exc}); choose another --summary",
+                         param="summary") from None
     pending = []
     for index, job in enumerate(jobs):
         if job.error is None and not overwrite and is_complete(job.output, job.op):
             recorder.record(index, Outcome(job, "skipped", 0.0, "output exists"))
-        elif job.error is not None:
+            continue
+        if job.error is None:
+            try:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                job = replace(job, error=f"cannot make the folder {job.output.parent} ({exc.strerror or exc})")
+        if job.error is not None:
             recorder.record(index, Outcome(job, "failed", 0.0, job.error))
         else:
-            job.output.parent.mkdir(parents=True, exist_ok=True)
             pending.append(index)
     try:
         if pending:
@@ -542,6 +620,10 @@ class _Recorder:
 
     def record(self, index: int, outcome: Outcome) -> None:
         self.outcomes[index] = outcome
+        if outcome.detail and self.path is not None:
+            with self.path.with_suffix(".log").open("a", encoding="utf-8") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {outcome.job.name}: {outcome.job.main_input}\n"
+                        f"{outcome.detail}\n")
         if self.progress is not None:
             self.progress(len(self.outcomes), len(self.jobs), outcome)
         self.flush()
@@ -551,22 +633,29 @@ class _Recorder:
             return
         self.last_write = time.monotonic()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.part")
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(_SUMMARY_FIELDS)
-            for index in sorted(self.outcomes):
-                o = self.outcomes[index]
-                writer.writerow((o.job.name, o.job.op, o.job.main_input if o.job.inputs else "", o.job.output,
-                                 o.status, f"{o.seconds:.2f}", o.message))
-        os.replace(tmp, self.path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        try:
+            # utf-8-sig: spreadsheet programs then read non-ASCII file names right.
+            with os.fdopen(fd, "w", newline="", encoding="utf-8-sig") as f:
+                writer = csv.writer(f)
+                writer.writerow(_SUMMARY_FIELDS)
+                for index in sorted(self.outcomes):
+                    o = self.outcomes[index]
+                    writer.writerow((o.job.name, o.job.op, o.job.main_input if o.job.inputs else "", o.job.output,
+                                     o.status, f"{o.seconds:.2f}", o.message))
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def _run_local(jobs: list[Job], pending: list[int], workers: int, recorder: _Recorder) -> None:
     """Run ``pending`` jobs in ``workers`` spawned processes, one job per worker at a time
     (so a dead worker's job is known). Jobs that were running when a worker died are
     retried once, each alone in a fresh worker."""
-    # Spawned, not forked: MediaPipe's threads do not survive a fork.
+    # Spawned, not forked: MediaPipe's threads do not survive a fork. (A script calling
+    # this needs the usual `if __name__ == "__main__":` guard.)
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
     queue, suspects = deque(pending), deque()
@@ -575,28 +664,47 @@ def _run_local(jobs: list[Job], pending: list[int], workers: int, recorder: _Rec
         todo = suspects if solo else queue
         size = 1 if solo else workers
         running: dict[Any, int] = {}
-        with ProcessPoolExecutor(size, mp_context=context) as pool:
+        broken = False
+        with ProcessPoolExecutor(size, mp_context=context, initializer=_watch_parent,
+                                 initargs=(os.getpid(),)) as pool:
             try:
-                while todo or running:
+                while (todo or running) and not broken:
                     while todo and len(running) < size:
                         index = todo.popleft()
                         running[pool.submit(_run_in_worker, jobs[index], threads)] = index
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
-                        outcome = future.result()  # raises BrokenProcessPool while still counted as running
+                        try:
+                            outcome = future.result()
+                        except BrokenProcessPool:
+                            broken = True  # the job stays counted as running
+                            continue
                         recorder.record(running.pop(future), outcome)
-            except BrokenProcessPool:
-                for index in running.values():
-                    if solo:
-                        recorder.record(index, Outcome(jobs[index], "failed", 0.0,
-                                                       "the worker process died on this job twice (out of memory "
-                                                       "or a crash); try it alone with the single command"))
-                    else:
-                        suspects.append(index)
-                log.warning("a worker process died; %d job(s) will be retried alone", len(running))
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
+        if broken:
+            log.warning("a worker process died; %d job(s) will be retried alone", len(running))
+            for index in running.values():
+                if solo:
+                    recorder.record(index, Outcome(jobs[index], "failed", 0.0,
+                                                   "the worker process died on this job twice (out of memory "
+                                                   "or a crash); try it alone with the single command"))
+                else:
+                    suspects.append(index)
+
+
+def _watch_parent(parent: int) -> None:
+    """In each worker: exit when the batch's process is gone (killed, not Ctrl-C), instead
+    of waiting forever with the models loaded."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mien-batch-parent", daemon=True).start()
 
 
 # ---------------------------------------------------------------------------------------
@@ -649,11 +757,40 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+#: Most input and output bytes in flight on Ray at once (at least one job always runs).
+RAY_BYTES_IN_FLIGHT = 1 << 30
+#: Memory each Ray task reserves, per op (Ray schedules no more than a node can hold).
+RAY_TASK_MEMORY = {"edit": 1_500_000_000, "transfer": 1_500_000_000, "video": 2_500_000_000}
+
+
+def _reachable(address: str) -> None:
+    """Refuse at once an address nothing answers on (``ray.init`` would retry for minutes)."""
+    import socket
+
+    if address in ("local", "auto"):
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--ray {address}: give local, auto, HOST:PORT or ray://HOST:PORT", param="ray")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise InputError(f"nothing answers at {address} ({exc.strerror or exc}); start the cluster with "
+                         "`ray start --head` there, or use --ray local", param="ray") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}"[:500]
+
+
 def _run_on_ray(jobs: list[Job], pending: list[int], address: str, workers: int | None,
                 recorder: _Recorder) -> None:
     ray = _ray_module()
     started = False
     if not ray.is_initialized():
+        _reachable(address)
         try:
             if address == "local":
                 # A cluster made for this batch alone: its start-up chatter (token set-up,
@@ -663,30 +800,45 @@ def _run_on_ray(jobs: list[Job], pending: list[int], address: str, workers: int 
             else:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise InputError(f"cannot reach the Ray cluster at {address} ({exc}); start one with `ray start "
-                             "--head` or use --ray local", param="ray") from None
+            if "ray[client]" in str(exc):
+                raise MissingDependencyError("ray:// addresses need Ray's client: pip install 'mien[ray]' "
+                                             "(ray[client])") from None
+            raise InputError(f"cannot reach the Ray cluster at {address} ({_one_line(exc)}); start one with "
+                             "`ray start --head` or use --ray local", param="ray") from None
         started = True
     try:
-        task = ray.remote(num_cpus=1)(_shipped)
+        remote = ray.remote(num_cpus=1, max_retries=1)(_shipped)
         slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        queue, running = deque(pending), {}
+        queue, running, in_flight = deque(pending), {}, 0
         while queue or running:
-            # Twice the slots in flight keeps every CPU busy while bounding the bytes held.
-            while queue and len(running) < 2 * slots:
+            # Twice the slots in flight keeps every CPU busy; the byte budget bounds what
+            # the driver and the object store hold.
+            while queue and len(running) < 2 * slots and (not running or in_flight < RAY_BYTES_IN_FLIGHT):
                 index = queue.popleft()
                 job = jobs[index]
-                files = {role: path.read_bytes() for role, path in job.inputs.items()}
-                running[task.remote(job, files, 1)] = index
+                try:
+                    files = {role: path.read_bytes() for role, path in job.inputs.items()}
+                except OSError as exc:
+                    recorder.record(index, Outcome(job, "failed", 0.0, f"cannot read {exc.filename}: "
+                                                                        f"{exc.strerror or exc}"))
+                    continue
+                size = sum(len(b) for b in files.values())
+                task = remote.options(memory=RAY_TASK_MEMORY.get(job.op, 1_500_000_000))
+                running[task.remote(job, files, 1)] = (index, size)
+                in_flight += size
+            if not running:
+                continue
             ready, _ = ray.wait(list(running), num_returns=1)
             for ref in ready:
-                index = running.pop(ref)
+                index, size = running.pop(ref)
+                in_flight -= size
                 try:
                     outcome, data = ray.get(ref)
                     outcome = replace(outcome, job=jobs[index])
                     if data is not None:
                         _write_atomically(jobs[index].output, data)
                 except Exception as exc:  # noqa: BLE001 - a lost worker or node fails this job only
-                    outcome = Outcome(jobs[index], "failed", 0.0, f"Ray: {type(exc).__name__}: {exc}")
+                    outcome = Outcome(jobs[index], "failed", 0.0, f"Ray: {_one_line(exc)}")
                 recorder.record(index, outcome)
     finally:
         if started:
@@ -705,8 +857,15 @@ def run(source: str | os.PathLike | Iterable[Job], out_dir: str | os.PathLike, *
         raise InputError(f"{out_dir} is a file; -o takes a folder for the outputs", param="output")
     if isinstance(source, (str, os.PathLike)):
         jobs = jobs_from(source, op, out_dir, options)
+        summary = Path(summary) if summary is not None else out_dir / SUMMARY_NAME
+        if summary.resolve() == Path(source).resolve():
+            raise InputError(f"--summary {summary} is the job file; choose another file", param="summary")
     else:
         jobs = list(source)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the output folder {out_dir} ({exc.strerror or exc}); choose another -o",
+                         param="output") from None
     return run_batch(jobs, workers=workers, ray=ray, overwrite=overwrite,
                      summary=summary if summary is not None else out_dir / SUMMARY_NAME, progress=progress)

@@ -492,6 +492,13 @@ def _batch(
     options.update({k: v for k, v in controls.items() if v is not None and v != _DEFAULTS.get(k)})
     if emotion and "intensity" not in options:
         options["intensity"] = controls.get("intensity", 1.0)
+    import signal
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    # `kill` or a cancelled CI job: stop the workers and keep the summary, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, stop)
     try:
         with _jobs_bar() as progress:
             report = run(source, out, op=op, workers=workers, ray=ray, overwrite=overwrite, summary=summary,

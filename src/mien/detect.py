@@ -487,15 +487,17 @@ def _detect(small: np.ndarray, size: tuple[int, int]) -> list[tuple[tuple[float,
     return found
 
 
-#: A photo whose long side is more than this many times its short side (a group in a row,
-#: a panorama) is also searched in overlapping square tiles: in the detector's copy its
-#: faces are too small to be found.
-TILE_ASPECT = 1.6
-#: ...and so is a photo where a face was found smaller than this share of its short side
-#: (a group photo: the others may be smaller still).
-TILE_SMALL_FACE = 0.125
+#: A photo where a face was found smaller than this many pixels across *as the detector
+#: sees it* (its 192 px input of the whole photo) is also searched in overlapping square
+#: tiles: others there may be smaller still (a group in a row, a crowd).
+TILE_SMALL_FACE = 32
+#: ...and so is a panorama (long side more than this many times the short) where the
+#: whole-photo pass found no face at all.
+TILE_ASPECT = 2.5
 #: Longest side of a tile as the detector sees it.
 TILE_SIZE = 512
+#: Side of the square input of MediaPipe's full-range detector.
+_DETECTOR_INPUT = 192
 
 
 def _tiles(size: tuple[int, int], side: int) -> list[tuple[int, int, int, int]]:
@@ -514,18 +516,19 @@ def _tiles(size: tuple[int, int], side: int) -> list[tuple[int, int, int, int]]:
 
 def _detect_in_tiles(rgb: np.ndarray, found: list) -> list[tuple[tuple[float, float, float, float], float]]:
     """Faces the whole-photo pass missed, looked for in overlapping tiles of the
-    full-resolution photo: only for wide photos and photos with small faces (see
-    :data:`TILE_ASPECT`, :data:`TILE_SMALL_FACE`); otherwise nothing is run.
+    full-resolution photo: only when a face found is small in the detector's view, or in a
+    panorama with no face found (:data:`TILE_SMALL_FACE`, :data:`TILE_ASPECT`); a portrait,
+    a video frame of a talking head or an empty 16:9 frame runs nothing more.
 
     Returns boxes in photo pixels, with scores, that overlap none of ``found``.
     """
     h, w = rgb.shape[:2]
     short, long = min(h, w), max(h, w)
     smallest = min((max(b[2] - b[0], b[3] - b[1]) for b, _ in found), default=None)
-    if long > TILE_ASPECT * short:
-        side = int(min(short, long / 2))
-    elif smallest is not None and smallest < TILE_SMALL_FACE * short:
+    if smallest is not None and smallest * _DETECTOR_INPUT / long < TILE_SMALL_FACE:
         side = int(np.clip(6 * smallest, 256, short))
+    elif smallest is None and long > TILE_ASPECT * short:
+        side = int(min(short, 2 * TILE_SIZE))
     else:
         return []
     if side < 64:
