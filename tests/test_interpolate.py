@@ -118,7 +118,9 @@ def test_single_photo_and_png_sequence(tmp_path):
     one = interpolate_files(a, b, tmp_path / "mid.png", at=0.0)
     assert np.array_equal(read_photo(one).pixels, read_photo(a).pixels)
     seq = tmp_path / "seq"
-    interpolate_files(a, b, seq, frames=3)
+    seen = []
+    interpolate_files(a, b, seq, frames=3, frame_done=lambda done, total: seen.append(done))
+    assert seen == [1, 2, 3]
     names = sorted(p.name for p in seq.iterdir())
     assert names == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
     assert np.array_equal(read_photo(seq / "frame_0002.png").pixels, read_photo(b).pixels)

@@ -390,9 +390,11 @@ def test_video_job_runs_to_done_and_downloads(client, tmp_path):
     status = wait_for(client, jid, lambda s: s["status"] in ("done", "failed", "cancelled"))
     assert status["status"] == "done", status
     assert status["done"] == status["total"] == 72 and status["summary"]["edited"] > 0
+    assert not client.app.state.jobs.get(jid).downloaded
     d = client.get(f"/api/jobs/{jid}/download")
     assert d.status_code == 200 and d.headers["content-type"] == "video/mp4"
     assert 'filename="man-mien.mp4"' in d.headers["content-disposition"]
+    assert client.app.state.jobs.get(jid).downloaded  # claimed once sent: first to go when the list is full
     out = tmp_path / "out.mp4"
     out.write_bytes(d.content)
     with read_video(out) as reader:

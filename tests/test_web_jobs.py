@@ -48,3 +48,11 @@ def test_an_unclaimed_clip_is_kept_its_time_then_dropped_when_full(tmp_path):
     c = finished(manager, "c", "done", age=4000, downloaded=False)  # past ttl: always dropped
     manager._prune()
     assert c.id not in manager._jobs
+
+
+def test_looking_at_a_job_never_evicts_another(tmp_path):
+    manager = JobManager(tmp_path, max_jobs=2, ttl=3600, keep_unclaimed=900)
+    failed = finished(manager, "failed", "failed", age=50)
+    finished(manager, "fetched", "done", age=10, downloaded=True)
+    assert manager.get(failed.id) is failed  # the list is full, yet the failure stays readable
+    assert manager.get(failed.id).status == "failed"

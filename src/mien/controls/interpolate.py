@@ -446,7 +446,10 @@ def write_animation(frames: Sequence[np.ndarray], out: Path, fps: float, *, loop
     """Write ``frames`` (``(H, W, 3)`` ``uint8``) as an animated WebP or GIF with Pillow."""
     from PIL import Image
 
-    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
+    frames = list(frames)
+    images = []
+    while frames:  # each array is let go once Pillow has its copy
+        images.append(Image.fromarray(np.ascontiguousarray(frames.pop(0))))
     ms = max(1, round(1000.0 / fps))
     kwargs = dict(save_all=True, append_images=images[1:], duration=ms, loop=0 if loop else 1)
     if out.suffix.lower() == ".webp":
@@ -495,8 +498,9 @@ def _write_video(frames: Iterable[np.ndarray], count: int, size: tuple[int, int]
 
 #: Most frames a sequence may have (10 minutes at 24 frames/s).
 MAX_FRAMES = 14_400
-#: Largest animated WebP/GIF, in bytes of 8-bit frames (Pillow holds every frame to write one).
-MAX_ANIMATION_BYTES = 2 << 30
+#: Largest animated WebP/GIF, in bytes of 8-bit frames. Pillow holds every frame to write
+#: one, and its images are copies of the arrays: the peak is about twice this.
+MAX_ANIMATION_BYTES = 1 << 30
 
 
 def interpolate_files(a: str | Path, b: str | Path, out: str | Path, *, at: float | None = None,
@@ -580,6 +584,9 @@ def interpolate_files(a: str | Path, b: str | Path, out: str | Path, *, at: floa
         return _write_video((to_uint8(f) for f in rendered()), count, (h, w), out, fps, [a, b])
     if not pattern:
         out.mkdir(exist_ok=True)
-    for path, img in zip(_sequence_paths(out, count), rendered()):
-        write_photo(path, img, protect=[a, b])
+    # Each PNG is written atomically as it is made; an interrupted run leaves the frames
+    # made so far (a rerun writes them all again).
+    paths = _sequence_paths(out, count)
+    for i, img in enumerate(rendered()):
+        write_photo(paths[i], img, protect=[a, b])
     return out

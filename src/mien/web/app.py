@@ -36,6 +36,7 @@ from fastapi import FastAPI, File, Form, Request as HttpRequest, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.staticfiles import StaticFiles
@@ -572,8 +573,12 @@ def create_app(*, max_photo_bytes: int = MAX_PHOTO_BYTES, max_video_bytes: int =
         job = jobs.get(jid)
         if job.status != "done" or not job.output.exists():
             raise ApiError(409, f"the job is {job.status}, not done; nothing to download yet", param="job")
-        job.downloaded = True
-        return FileResponse(job.output, media_type="video/mp4", filename=f"{job.stem}-mien.mp4")
+
+        def claimed() -> None:  # only once the whole file has gone out
+            job.downloaded = True
+
+        return FileResponse(job.output, media_type="video/mp4", filename=f"{job.stem}-mien.mp4",
+                            background=BackgroundTask(claimed))
 
     @app.post("/api/videos/frame", responses=doc(413, 415, 422, media="image/jpeg", what="the frame edited; headers X-Time, X-Scale"), summary="One frame of a video edited (JPEG)", response_class=Response)
     async def video_frame(video: Annotated[UploadFile, File()],

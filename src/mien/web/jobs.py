@@ -125,7 +125,7 @@ class JobManager:
     def get(self, jid: str) -> Job:
         """Raises ApiError 404 for an unknown (or expired) job."""
         with self._lock:
-            self._prune()
+            self._prune(make_room=False)  # looking never evicts: a failed job keeps its message
             job = self._jobs.get(jid)
         if job is None:
             raise ApiError(404, f"unknown job {jid!r}: it expired or never existed", param="job")
@@ -176,7 +176,8 @@ class JobManager:
         else:
             job.source.unlink(missing_ok=True)
 
-    def _prune(self) -> None:
+    def _prune(self, make_room: bool = True) -> None:
+        """Drop expired jobs and, with ``make_room``, finished ones beyond ``max_jobs``."""
         now = time.monotonic()
 
         def unclaimed(job: Job) -> bool:
@@ -187,7 +188,8 @@ class JobManager:
                           key=lambda j: (unclaimed(j), j.finished_at))
         for job in finished:
             age = now - job.finished_at
-            full = len(self._jobs) >= self.max_jobs and not (unclaimed(job) and age < self.keep_unclaimed)
+            full = make_room and len(self._jobs) >= self.max_jobs \
+                and not (unclaimed(job) and age < self.keep_unclaimed)
             if age > self.ttl or full:
                 shutil.rmtree(job.folder, ignore_errors=True)
                 del self._jobs[job.id]
