@@ -529,12 +529,14 @@ def _jobs_bar():
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task("batch", total=None)
-        failed = 0
+        failed = skipped = 0
 
         def update(done: int, total: int, outcome) -> None:
-            nonlocal failed
+            nonlocal failed, skipped
             failed += outcome.status == "failed"
-            bar.update(task, completed=done, total=total,
+            skipped += outcome.status == "skipped"
+            # Jobs skipped by a resume take no time: they leave the bar (and its ETA) out.
+            bar.update(task, completed=done - skipped, total=total - skipped,
                        description=f"batch ({failed} failed)" if failed else "batch")
 
         yield update
