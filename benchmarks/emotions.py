@@ -26,7 +26,11 @@ emotion mixes, scripts/fit_emotions.py). Only the odd-indexed people are scored 
 Needs the metrics and perceptual extras:
     .venv/bin/pip install -e '.[metrics,perceptual]'
     .venv/bin/python benchmarks/emotions.py [--faces 31] [--lie-faces 6] [--steps 20] \\
-        [--release /tmp/mien-release/src]
+        [--release /tmp/mien-release/src] [--emotions angry,surprised] [--mixes candidate.json]
+
+--mixes scores candidate AU mixes in the "mien" column instead of the shipped ones (a JSON
+object {emotion: {AU: amount}}, rendered as emotion= renders the shipped mixes), so a
+candidate is scored held out beside FACS and the release before anything is shipped.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ def crop256(img, f):
     return cv2.resize(img[max(y0, 0):y1, max(x0, 0):x1], (256, 256), interpolation=cv2.INTER_AREA)
 
 
-def worker(out: Path, count: int) -> int:
+def worker(out: Path, count: int, wanted: list[str] | None = None) -> int:
     """Edit every held-out face with every emotion at intensity 1 with whatever ``mien`` is
     importable, writing ``out/{person}_{emotion}.png`` (used for --release)."""
     import mien
@@ -79,15 +83,16 @@ def worker(out: Path, count: int) -> int:
     print(f"release worker: mien from {mien.__file__}", flush=True)
     for p in held_out(count):
         px = mien.read_photo(p / "neutral.jpg").pixels
-        for emotion in EMOTIONS:
+        for emotion in [e for e in EMOTIONS if not wanted or e in wanted]:
             img = edit(px, emotion=emotion, intensity=1.0)
             cv2.imwrite(str(out / f"{p.name}_{emotion}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
     return 0
 
 
-def release_edits(src: Path, count: int, tmp: Path) -> Path:
+def release_edits(src: Path, count: int, tmp: Path, emotions: str | None = None) -> Path:
     env = dict(os.environ, PYTHONPATH=str(src))
-    subprocess.run([sys.executable, __file__, "--worker", str(tmp), "--faces", str(count)], env=env,
+    subprocess.run([sys.executable, __file__, "--worker", str(tmp), "--faces", str(count)]
+                   + (["--emotions", emotions] if emotions else []), env=env,
                    check=True, stderr=subprocess.DEVNULL)
     return tmp
 
@@ -100,10 +105,12 @@ def main() -> int:
     ap.add_argument("--release", type=Path, help="source folder of a release to score beside (its src/)")
     ap.add_argument("--sheet-faces", type=int, default=6)
     ap.add_argument("--out", type=Path, default=Path("bench-out"))
+    ap.add_argument("--emotions", help="comma-separated emotions to score (default: all)")
+    ap.add_argument("--mixes", type=Path, help="JSON {emotion: {AU: amount}}: candidate mixes scored as 'mien'")
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        return worker(args.worker, args.faces)
+        return worker(args.worker, args.faces, args.emotions.split(",") if args.emotions else None)
 
     import mien
     from mien import donors, identity
@@ -115,6 +122,14 @@ def main() -> int:
     from mien.io import write_photo
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.mixes:
+        import json
+
+        from mien import expression
+
+        candidates = json.loads(args.mixes.read_text())
+        expression.EMOTIONS.update({e: {str(k): float(v) for k, v in mix.items()} for e, mix in candidates.items()})
+        print(f"'mien' column: candidate mixes from {args.mixes}: {candidates}")
     chosen = held_out(args.faces)
     # Check that nothing fitted saw a scored person.
     scored = {p.name for p in chosen}
@@ -134,7 +149,7 @@ def main() -> int:
     rel_dir = None
     if args.release:
         rel_dir = Path(tempfile.mkdtemp(prefix="mien-release-edits-"))
-        release_edits(args.release, args.faces, rel_dir)
+        release_edits(args.release, args.faces, rel_dir, args.emotions)
     dist = None
     if args.lie_faces:
         from mien.evaluation.perceptual import FeatureDistance
@@ -150,7 +165,8 @@ def main() -> int:
     print(f"\n{'emotion':<11}{'mien':>7}{'FACS':>7}{'release':>9}   identity median/worst: "
           f"{'mien':>11}{'FACS':>13}{'release':>13}{'LIE':>8}")
     all_lie, table = [], {}
-    for emotion in [e for e in EMOTION_ORDER if e in EMOTIONS]:
+    wanted = args.emotions.split(",") if args.emotions else EMOTION_ORDER
+    for emotion in [e for e in EMOTION_ORDER if e in EMOTIONS and e in wanted]:
         res = {k: {"hits": 0, "ids": []} for k in ("mien", "FACS", "release")}
         rows, names, lies = [], [], []
         for k, (name, px) in enumerate(photos):
@@ -174,8 +190,9 @@ def main() -> int:
                           for t in np.linspace(0, 1, args.steps + 1)]
                 d = np.array([dist(a, b) for a, b in zip(frames[:-1], frames[1:])])
                 lies.append(float(d.std() / max(d.mean(), 1e-9)))
-        write_photo(args.out / f"emotion_{emotion}.png",
-                    contact_sheet(rows, ["input", "intensity 0.25", "0.5", "1.0", "1.5"], names))
+        if rows:
+            write_photo(args.out / f"emotion_{emotion}.png",
+                        contact_sheet(rows, ["input", "intensity 0.25", "0.5", "1.0", "1.5"], names))
         all_lie += lies
 
         def rate(key):
