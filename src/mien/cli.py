@@ -492,13 +492,6 @@ def _batch(
     options.update({k: v for k, v in controls.items() if v is not None and v != _DEFAULTS.get(k)})
     if emotion and "intensity" not in options:
         options["intensity"] = controls.get("intensity", 1.0)
-    import signal
-
-    def stop(_signum, _frame):
-        raise KeyboardInterrupt
-
-    # `kill` or a cancelled CI job: stop the workers and keep the summary, as Ctrl-C does.
-    signal.signal(signal.SIGTERM, stop)
     try:
         with _jobs_bar() as progress:
             report = run(source, out, op=op, workers=workers, ray=ray, overwrite=overwrite, summary=summary,
@@ -648,8 +641,17 @@ def _main(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
 
 
+def _stop(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point of the ``mien`` script."""
+    import signal
+
+    # `kill` (or a cancelled CI job) stops like Ctrl-C: partial outputs are removed, a
+    # batch's workers stop and its summary is kept.
+    signal.signal(signal.SIGTERM, _stop)
     try:
         app()
     except KeyboardInterrupt:
