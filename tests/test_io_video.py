@@ -134,6 +134,31 @@ def test_frames_stream_upright_rgb_readonly():
         assert next(iter(r)).index == 0
 
 
+@pytest.mark.parametrize("gop", [1, 7, 250])
+def test_frame_at_seeks_to_the_same_frame_iteration_gives(tmp_path, gop):
+    import av
+
+    path = tmp_path / f"gop{gop}.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.gop_size = gop
+        for i in range(40):  # each frame a different grey, with a moving bar
+            img = np.full((48, 64, 3), 40 + 4 * i, np.uint8)
+            img[:, i:i + 4] = 250
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with read_video(path) as r:
+        frames = [(f.time, f.index, f.pixels.copy()) for f in r]
+        for t in (0.0, 0.02, 0.51, 0.8, 1.0, frames[-1][0], 99.0):
+            got = r.frame_at(t)
+            time, index, pixels = min(frames, key=lambda f: (abs(f[0] - t), -f[0]))
+            assert got.time == pytest.approx(time) and got.index == index, t
+            assert np.array_equal(got.pixels, pixels), t
+
+
 def test_colour_matrix_matches_ffmpeg_decode():
     """Our conversion (exact BT.601 tv here) agrees with swscale's within its rounding."""
     with read_video(TALKING) as r:

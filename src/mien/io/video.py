@@ -412,9 +412,6 @@ class VideoReader:
         stream.thread_type = "AUTO"
         self.truncated = False
         self.decoded = 0
-        model = info.model
-        sub = _PLANAR.get(info.pix_fmt, (1, 1, False))[:2]
-        k = (-info.rotation // 90) % 4
         last_pts = None
         self.bad_packets = 0
         for frame in self._frames(stream):
@@ -425,17 +422,7 @@ class VideoReader:
             if self.decoded % step:
                 self.decoded += 1
                 continue
-            if frame.format.name == info.pix_fmt and info.pix_fmt in _PLANAR:
-                rgb = yuv_to_rgb(_plane_views(frame), model, sub)
-            else:
-                rgb = frame.to_ndarray(format="rgb24")
-            if k:
-                rgb = np.ascontiguousarray(np.rot90(rgb, k))
-            rgb.flags.writeable = False
-            yield VideoFrame(
-                index=self.decoded, time=float((pts - info.start_pts) * info.time_base), pixels=rgb, pts=int(pts),
-                time_base=info.time_base, duration=int(frame.duration or 0), rotation=info.rotation, source=frame,
-            )
+            yield self._video_frame(frame, int(pts), self.decoded)
             self.decoded += 1
         if not self.truncated:
             end = float((last_pts - info.start_pts) * info.time_base) if last_pts is not None else 0.0
@@ -446,6 +433,65 @@ class VideoReader:
             if self.truncated:
                 log.warning("%s: only %d frames (to %.2f s) of %s decodable; the file is truncated",
                             self.path, self.decoded, end, info.frames)
+
+    def _video_frame(self, frame: Any, pts: int, index: int) -> VideoFrame:
+        """An av frame as a :class:`VideoFrame`: RGB in the file's own colour model, turned
+        upright, read-only."""
+        info = self.info
+        if frame.format.name == info.pix_fmt and info.pix_fmt in _PLANAR:
+            rgb = yuv_to_rgb(_plane_views(frame), info.model, _PLANAR[info.pix_fmt][:2])
+        else:
+            rgb = frame.to_ndarray(format="rgb24")
+        k = (-info.rotation // 90) % 4
+        if k:
+            rgb = np.ascontiguousarray(np.rot90(rgb, k))
+        rgb.flags.writeable = False
+        return VideoFrame(
+            index=index, time=float((pts - info.start_pts) * info.time_base), pixels=rgb, pts=pts,
+            time_base=info.time_base, duration=int(frame.duration or 0), rotation=info.rotation, source=frame,
+        )
+
+    def frame_at(self, seconds: float) -> VideoFrame:
+        """The frame nearest ``seconds`` after the first one, found by seeking to the key
+        frame before it and decoding forward (a frame late in a long clip costs about one
+        group of pictures, not the whole clip); the last frame for a time past the end.
+        ``index`` is estimated from the frame rate. The same pixels as iterating to it.
+
+        Raises:
+            InputError: no frame decodes.
+        """
+        av = _av()
+        info = self.info
+        if self._container is None:
+            raise InputError(f"{self.path}: the reader is closed; open it again with read_video", param="video")
+        target = info.start_pts + int(round(max(0.0, float(seconds)) / info.time_base))
+        for start in (target, None):  # a failed or overshooting seek: from the start instead
+            self._container.close()
+            self._container = av.open(str(self.path))
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if start is not None:
+                try:
+                    self._container.seek(start, stream=stream, backward=True, any_frame=False)
+                except av.error.FFmpegError:
+                    continue
+            best = first = None
+            try:
+                for frame in self._decode(self._container, stream):
+                    if frame.pts is None:
+                        continue
+                    first = frame.pts if first is None else first
+                    if best is None or abs(frame.pts - target) <= abs(best.pts - target):
+                        best = frame
+                    if frame.pts > target:
+                        break
+            except av.error.FFmpegError:
+                pass
+            # After a seek the decoding must have started at or before the target.
+            if best is not None and (start is None or first <= target):
+                index = round(float((best.pts - info.start_pts) * info.time_base) * float(info.fps or 0))
+                return self._video_frame(best, int(best.pts), index)
+        raise InputError(f"{self.path}: no frame near {seconds:g} s decodes", param="video")
 
     def _frames(self, stream: Any) -> Iterator[Any]:
         """Decoded av frames; a packet that fails to decode is skipped (counted in

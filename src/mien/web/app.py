@@ -708,19 +708,12 @@ def _frame_bytes(path: Path, seconds: float, request: Request, face: int) -> tup
     from ..io import read_video
     from ..session import Session
 
-    best = None
     with read_video(path) as reader:
         duration = reader.info.duration
-        for vf in reader:
-            if best is None or abs(vf.time - seconds) < abs(best.time - seconds):
-                best = vf
-            if vf.time > seconds:
-                break
-    if best is None:
-        raise ApiError(422, "the video has no frames mien can decode", param="video")
-    if duration and seconds > duration + 0.5:
-        raise ApiError(422, f"time {seconds:g} s is past the end of the video ({duration:.2f} s)", param="time",
-                       allowed=f"0 to {duration:.2f}")
+        if duration and seconds > duration + 0.5:
+            raise ApiError(422, f"time {seconds:g} s is past the end of the video ({duration:.2f} s)",
+                           param="time", allowed=f"0 to {duration:.2f}")
+        best = reader.frame_at(seconds)  # seeks: a frame late in a long clip decodes one GOP
     session = Session(best.pixels.copy(), name=f"frame at {best.time:.2f} s")
     pixels = session.render(request, face)
     small, scale = display_copy(pixels)
