@@ -29,8 +29,10 @@ Needs the metrics and perceptual extras:
         [--release /tmp/mien-release/src] [--emotions angry,surprised] [--mixes candidate.json]
 
 --mixes scores candidate AU mixes in the "mien" column instead of the shipped ones (a JSON
-object {emotion: {AU: amount}}, rendered as emotion= renders the shipped mixes), so a
-candidate is scored held out beside FACS and the release before anything is shipped.
+object {emotion: {AU: amount}}, or the "emotions" of an emotions.json written elsewhere by
+scripts/fit_emotions.py --out and calibrate_emotions.py --out), rendered as emotion=
+renders the shipped mixes, so a candidate is scored held out beside FACS and the release
+before anything is shipped.
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ def main() -> int:
         from mien import expression
 
         candidates = json.loads(args.mixes.read_text())
+        if isinstance(candidates.get("emotions"), dict):  # an emotions.json written by scripts/fit_emotions.py --out
+            candidates = {e: candidates["emotions"][e] for e in (args.emotions.split(",") if args.emotions
+                                                                 else candidates["emotions"])}
         expression.EMOTIONS.update({e: {str(k): float(v) for k, v in mix.items()} for e, mix in candidates.items()})
         print(f"'mien' column: candidate mixes from {args.mixes}: {candidates}")
     chosen = held_out(args.faces)
