@@ -499,6 +499,14 @@ def _worker_setup(threads: int) -> None:
     from . import identity
 
     cv2.setNumThreads(threads)
+    try:  # numpy's BLAS threads spin between the many small calls of an edit (see clip)
+        from .clip import _numpy_blas
+
+        found = _numpy_blas()
+        if found is not None:
+            found[1](1)
+    except Exception:  # noqa: BLE001 - an optimisation only
+        pass
     identity.HELPER = False
     # A job's warnings go to its summary line, not over the driver's progress bar.
     logging.getLogger("mien").propagate = False
