@@ -22,6 +22,11 @@ workers are not children of this process, so its CPU is not shown).
 
     .venv/bin/python benchmarks/batch.py [--out /tmp/batch-bench] [--count 200] [--skip ray]
 
+Measured (2026-11-23, quiet, 2 cores): 1 worker 19.8 s wall / 24.2 s CPU (10.1 photos/s),
+2 workers 12.6 s (15.8/s, ratio 1.57), Ray local 17.5 s (11.5/s, ~2.5 s of it start-up),
+outputs byte-identical 200/200 in each; resume 0.7 s (200 skipped); 205 with 5 broken: 200
+done, the 5 failed with their messages.
+
 Photos: Face Research Lab London Set, DeBruine & Jones (2017), CC BY 4.0,
 doi:10.6084/m9.figshare.5047666.v5.
 """
