@@ -362,6 +362,27 @@ def test_interrupted_edit_leaves_nothing_behind(tmp_path):
     assert not any(t.name == "mien-observe" and t.is_alive() for t in threading.enumerate())
 
 
+def test_progress_is_reported_during_the_survey_and_can_stop_it(tmp_path):
+    """The survey (before any frame is written) reports (0, total) per sampled frame, so a
+    progress bar shows work and a web job's cancel works there too."""
+    calls = []
+    out = tmp_path / "out.mp4"
+    edit_video(MAN, out, smile=0.5, progress=lambda done, total: calls.append((done, total)))
+    survey_calls = [c for c in calls if c[0] == 0]
+    assert len(survey_calls) >= 8 and all(total == 72 for _, total in survey_calls)
+    assert calls[-1] == (72, 72) and calls.index(survey_calls[-1]) < calls.index((1, 72))
+
+    class Stop(Exception):
+        pass
+
+    def cancel(done, total):
+        raise Stop
+
+    with pytest.raises(Stop):
+        edit_video(MAN, tmp_path / "cancelled.mp4", smile=0.5, progress=cancel)
+    assert not any(p.name.startswith(("cancelled", ".cancelled")) for p in tmp_path.iterdir())
+
+
 def test_a_face_that_appears_mid_clip_is_edited_from_when_it_is_there(tmp_path):
     """Twenty empty frames (a wall), then the man: the empty ones pass through as "no
     face", his are edited once found (within a few frames: the detector runs every third

@@ -208,13 +208,17 @@ def _open(path):
     return read_video(path)
 
 
-def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE) -> Survey:
+def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE,
+           progress: VideoProgress | None = None) -> Survey:
     """Sample a clip: faces, whose to follow, pivots, the mouth frame (module docstring).
 
     Args:
         path: the video.
         face: which face to follow where one is first found (number from the left).
         rate: frames analysed per second (fewer for long clips).
+        progress: called with ``(0, total frames)`` after each sampled frame: the edit has
+            not started, but a caller sees that work goes on and may stop it by raising
+            from the callback (the web app's cancel).
 
     Raises:
         InputError: the file cannot be read as a video.
@@ -254,6 +258,8 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE)
 
         for vf in reader.sampled(step):  # the frames between are decoded, not converted
             sampled += 1
+            if progress is not None:
+                progress(0, total or None)
             faces = [f for f in detect.analyze(vf.pixels) if f.size >= MIN_FACE_SIZE]
             most_faces = max(most_faces, len(faces))
             if not faces:
@@ -423,7 +429,7 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
     """Stream ``source`` into ``output`` with ``edit_at(seconds, fps)`` applied to the tracked face."""
     from .io.video import VideoWriter
 
-    looked = survey(source, face=face)
+    looked = survey(source, face=face, progress=progress)
     if not looked.has_face:
         return _no_face(source, output, looked, passthrough, started)
     mouth = looked.mouth_session()
@@ -708,7 +714,7 @@ class _Driving:
 
 def _read_driving(driving: Path, smooth: int, progress: VideoProgress | None) -> _Driving:
     """Track the face through the whole driving clip and read its code in every frame."""
-    looked = survey(driving)
+    looked = survey(driving, progress=progress)
     if not looked.has_face:
         raise NoFaceError(f"no face found anywhere in the driving clip {driving.name}; use a clip that shows a face",
                           param="driving")
@@ -717,6 +723,8 @@ def _read_driving(driving: Path, smooth: int, progress: VideoProgress | None) ->
         tracker = Tracker(0, looked.identity)
         window: deque = deque()
         for vf in reader:
+            if progress is not None:  # the output has not started: frames done stay 0
+                progress(0, looked.frames or None)
             obs = tracker.step(vf.pixels)
             times.append(vf.time)
             frames.append((vf.index, vf.time, vf.pts, vf.time_base, vf.duration))
@@ -802,7 +810,7 @@ def reenact(source: str | os.PathLike, driving: str | os.PathLike, output: str |
         return tuple(float(v) for v in np.clip(drive.poses[i] - rest, -MAX_FOLLOW_DEGREES, MAX_FOLLOW_DEGREES))
 
     if source.suffix.lower() in CONTAINERS:
-        src_look = survey(source, face=face)
+        src_look = survey(source, face=face, progress=progress)
         if not src_look.has_face:
             raise NoFaceError(f"no face found anywhere in {source.name}; use a clip that shows a face", param="source")
         mean_s, std_s = src_look.code_stats()

@@ -211,7 +211,8 @@ class JobManager:
 
         def progress(done: int, total: int | None) -> None:
             job.done, job.total = done, total
-            job.message = f"frame {done}" + (f" of {total}" if total else "")
+            # done stays 0 while the clip is first looked at (the survey)
+            job.message = "looking at the clip" if done == 0 else f"frame {done}" + (f" of {total}" if total else "")
             if job.cancel.is_set():
                 raise Cancelled()
 
