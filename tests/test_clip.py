@@ -281,9 +281,16 @@ def test_bad_paths(tmp_path):
         edit_video(MAN, tmp_path / "o.jpg", smile=0.5)
 
 
-def test_a_video_re_acted_by_another_keeps_its_own_timeline_and_audio(tmp_path):
+def test_a_video_re_acted_by_another_keeps_its_own_timeline_and_audio(tmp_path, monkeypatch):
+    import mien.clip as clip_module
+
+    surveyed = []
+    real_survey = clip_module.survey
+    monkeypatch.setattr(clip_module, "survey", lambda path, **kw: surveyed.append(Path(path).name) or
+                        real_survey(path, **kw))
     out = tmp_path / "reacted.mp4"
     summary = reenact(WOMAN, MAN, out, strength=1.0)
+    assert sorted(surveyed) == sorted([WOMAN.name, MAN.name])  # each clip looked at once
     before, after = frames(WOMAN), frames(out)
     assert summary.frames == len(after) == len(before) == 48
     assert audio_packets(out) == audio_packets(WOMAN)

@@ -425,11 +425,13 @@ def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframe
 
 def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edit], needs_code: bool, *,
                face: int, lips: str, smooth: int, passthrough: bool, encoder: dict,
-               progress: VideoProgress | None, started: float) -> VideoSummary:
-    """Stream ``source`` into ``output`` with ``edit_at(seconds, fps)`` applied to the tracked face."""
+               progress: VideoProgress | None, started: float, looked: Survey | None = None) -> VideoSummary:
+    """Stream ``source`` into ``output`` with ``edit_at(seconds, fps)`` applied to the tracked
+    face; ``looked`` is the clip's survey if the caller has made it already."""
     from .io.video import VideoWriter
 
-    looked = survey(source, face=face, progress=progress)
+    if looked is None:
+        looked = survey(source, face=face, progress=progress)
     if not looked.has_face:
         return _no_face(source, output, looked, passthrough, started)
     mouth = looked.mouth_session()
@@ -826,7 +828,7 @@ def reenact(source: str | os.PathLike, driving: str | os.PathLike, output: str |
 
         return _edit_clip(source, output, edit_at, True, face=face, lips="free", smooth=radius,
                           passthrough=False, encoder={**encoder, "audio": bool(audio)}, progress=progress,
-                          started=started)
+                          started=started, looked=src_look)
     return _animate_photo(source, driving, output, drive, rotation_at, face=face, strength=strength,
                           audio=audio, encoder=encoder, progress=progress, started=started)
 
