@@ -455,3 +455,23 @@ def test_stopping_with_a_full_queue_at_the_end_leaves_no_thread():
     assert time.perf_counter() - started < 1.0
     time.sleep(0.3)
     assert not any(t.name == "mien-observe" and t.is_alive() for t in threading.enumerate())
+
+
+def test_keyframes_get_every_frames_own_time(tmp_path):
+    """Frame-numbered keys are placed at their frame's decoded time (variable frame rate):
+    the timeline is handed the times of all the clip's frames."""
+    from mien.controls.timeline import Timeline
+
+    line = Timeline.parse("0f:none, 36f:smile=0.6")
+    seen = []
+    real_at = line.at
+
+    def at(seconds, fps, frame_times=None):
+        seen.append(frame_times)
+        return real_at(seconds, fps, frame_times)
+
+    line.at = at
+    edit_video(MAN, tmp_path / "out.mp4", keyframes=line)
+    with read_video(MAN) as reader:
+        times = [f.time for f in reader]
+    assert seen and all(t == times for t in seen)

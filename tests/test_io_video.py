@@ -729,3 +729,11 @@ def test_output_path_checks(tmp_path):
     with pytest.raises(InputError, match="is a folder"):
         V.check_video_output_path(tmp_path / "d.mp4")
     assert V.check_video_output_path(tmp_path / "o.MOV") == tmp_path / "o.MOV"
+
+
+def test_every_decoded_frame_has_its_time_even_when_sampled():
+    with read_video(MAN) as r:
+        every = [f.time for f in r]
+        assert r.times == every
+        picked = [f.index for f in r.sampled(5)]
+        assert picked == list(range(0, 72, 5)) and r.times == every  # the skipped ones too

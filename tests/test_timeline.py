@@ -160,3 +160,17 @@ def test_minutes_seconds_past_sixty_and_a_bad_au_object_are_refused():
         Timeline.from_json([{"time": 0, "au": 5}])
     tl = Timeline.parse("0s:none, 2s:smile=1")
     assert tl.at(1.0, 25) == tl.at(1.0, 25) and _amount(tl.at(1.0, 50), "smile") == _amount(tl.at(1.0, 25), "smile")
+
+
+def test_frame_keys_sit_at_their_frames_own_time_in_a_variable_rate_clip():
+    """Frames 0-9 a fiftieth of a second apart, then a tenth: frame 10 is at 0.2 s, not at
+    10 / average fps."""
+    times = [i * 0.02 for i in range(10)] + [0.2 + i * 0.1 for i in range(10)]
+    average = len(times) / (times[-1] + 0.1)
+    line = Timeline.parse("0f:none, 10f:smile=1")
+    full = line.at(1.0, average).code
+    assert line.at(times[10], average, times).code == full  # the key's own frame: all of it
+    assert line.at(times[10], average).code != full  # by average rate frame 10 would be later
+    assert line.at(times[5], average, times).code == full * 0.5  # halfway between the keys' frames
+    # A frame number beyond the known frames falls back to the average rate.
+    assert Timeline.parse("0f:none, 99f:smile=1").resolved(average, times)[1][0] == 99 / average

@@ -97,8 +97,10 @@ class Survey:
     """A sampled look at a clip before it is edited.
 
     Attributes:
-        fps: frames per second.
+        fps: frames per second (the average: see ``times``).
         frames: frames in the clip (decoded).
+        times: every frame's time in seconds, in order (frame-numbered keyframes of a
+            variable-frame-rate clip are placed by it).
         samples: the tracked face in each sampled frame where it was found.
         identity: ``(128,)`` the tracked person's identity descriptor, or ``None``.
         pivots: K-means pivot frames over pose and expression (seed 002).
@@ -110,6 +112,7 @@ class Survey:
     frames: int
     samples: list[Sample]
     identity: np.ndarray | None = None
+    times: list[float] = field(default_factory=list)
     pivots: list[Sample] = field(default_factory=list)
     mouth: Sample | None = None
     donor: int | None = None
@@ -297,7 +300,7 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE,
             raise InputError(f"{Path(path).name} shows at most {most_faces} face(s) at once, numbered from 0 "
                              f"from the left; face {face} does not exist", param="face",
                              allowed=f"0 to {most_faces - 1}")
-    result = Survey(fps, n, samples, descriptor)
+    result = Survey(fps, n, samples, descriptor, times=list(reader.times))
     if samples:
         result.pivots = pivots.choose(samples)
         # The mouth frame (pivots.mouth_source's choice among the kept crops): pivots
@@ -418,15 +421,15 @@ def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframe
     timeline = _timeline(keyframes, controls)
     _lips_mode(lips, True)  # refuse a bad value before any work
     with _one_blas_thread():
-            return _edit_clip(source, output, lambda t, fps: timeline.at(t, fps), timeline.needs_current, face=face,
+            return _edit_clip(source, output, timeline.at, timeline.needs_current, face=face,
                           lips=lips, smooth=_radius(smooth), passthrough=passthrough,
                           encoder=_encoder(quality, lossless, codec), progress=progress, started=started)
 
 
-def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edit], needs_code: bool, *,
+def _edit_clip(source: Path, output: Path, edit_at: Callable[..., Edit], needs_code: bool, *,
                face: int, lips: str, smooth: int, passthrough: bool, encoder: dict,
                progress: VideoProgress | None, started: float, looked: Survey | None = None) -> VideoSummary:
-    """Stream ``source`` into ``output`` with ``edit_at(seconds, fps)`` applied to the tracked
+    """Stream ``source`` into ``output`` with ``edit_at(seconds, fps, frame_times)`` applied to the tracked
     face; ``looked`` is the clip's survey if the caller has made it already."""
     from .io.video import VideoWriter
 
@@ -451,7 +454,7 @@ def _edit_clip(source: Path, output: Path, edit_at: Callable[[float, float], Edi
                 item = window[centre]
                 vf, obs = item.frame, item.observation
                 weight = _fade(window, centre)
-                edit = edit_at(vf.time, fps) * weight
+                edit = edit_at(vf.time, fps, looked.times) * weight
                 out, region = vf.pixels, None
                 if obs.usable and weight > 0 and not edit.is_empty:
                     segments = [w.observation.segment for w in window]
@@ -819,7 +822,7 @@ def reenact(source: str | os.PathLike, driving: str | os.PathLike, output: str |
         mean_d, std_d = drive.stats()
         ratio = np.where(std_d > 1e-3, std_s / np.maximum(std_d, 1e-3), 1.0)
 
-        def edit_at(seconds: float, fps: float) -> Edit:
+        def edit_at(seconds: float, fps: float, _frame_times=None) -> Edit:
             i = drive.at(seconds)
             if i is None or np.isnan(drive.codes[i]).any():
                 return Edit()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +58,15 @@ class Keyframe:
     frame: int | None = None
     text: str = ""
 
-    def time(self, fps: float) -> float:
-        """The key's time in seconds for a clip at ``fps`` frames per second."""
-        return self.seconds if self.seconds is not None else self.frame / fps
+    def time(self, fps: float, frame_times: Sequence[float] | None = None) -> float:
+        """The key's time in seconds: a frame key's own frame's time when ``frame_times``
+        (every frame's time, in order) knows it, which is exact for variable-frame-rate
+        clips; else frame / ``fps``."""
+        if self.seconds is not None:
+            return self.seconds
+        if frame_times is not None and 0 <= self.frame < len(frame_times):
+            return float(frame_times[self.frame])
+        return self.frame / fps
 
 
 class Timeline:
@@ -76,7 +83,8 @@ class Timeline:
         if not keys:
             raise InputError(f"a timeline needs at least one keyframe, e.g. {EXAMPLE!r}", param="keyframes")
         self.keys = tuple(keys)
-        self._fps: float | None = None  # the rate self._resolved was made for (at() is called per frame)
+        # what self._resolved was made for: (fps, frame_times) (at() is called per frame)
+        self._made_for: tuple | None = None
         self._resolved: list[tuple[float, Edit]] = []
 
     @classmethod
@@ -157,23 +165,24 @@ class Timeline:
             raise InputError(f"keyframe file {p} does not exist", param="keyframes")
         return cls.from_json(p.read_text(encoding="utf-8"))
 
-    def resolved(self, fps: float) -> list[tuple[float, Edit]]:
-        """``(seconds, edit)`` per key, sorted by time, for a clip at ``fps``.
+    def resolved(self, fps: float, frame_times: Sequence[float] | None = None) -> list[tuple[float, Edit]]:
+        """``(seconds, edit)`` per key, sorted by time, for a clip at ``fps`` whose frames
+        are at ``frame_times`` (if known; see :meth:`Keyframe.time`).
 
         Raises:
             InputError: two keys at the same time.
         """
-        keys = sorted(((k.time(fps), k) for k in self.keys), key=lambda tk: tk[0])
+        keys = sorted(((k.time(fps, frame_times), k) for k in self.keys), key=lambda tk: tk[0])
         for (t0, a), (t1, b) in zip(keys, keys[1:]):
             if abs(t1 - t0) < 1e-9:
                 raise InputError(f"keyframes {a.text!r} and {b.text!r} are at the same time", param="keyframes")
         return [(t, k.edit) for t, k in keys]
 
-    def at(self, seconds: float, fps: float) -> Edit:
+    def at(self, seconds: float, fps: float, frame_times: Sequence[float] | None = None) -> Edit:
         """The edit at a time: linear between the keys around it, held before the first
-        and after the last."""
-        if self._fps != fps:
-            self._resolved, self._fps = self.resolved(fps), fps
+        and after the last. ``frame_times``: every frame's time, for frame keys."""
+        if self._made_for is None or self._made_for[0] != fps or self._made_for[1] is not frame_times:
+            self._resolved, self._made_for = self.resolved(fps, frame_times), (fps, frame_times)
         keys = self._resolved
         times = [t for t, _ in keys]
         i = bisect_right(times, seconds)

@@ -292,7 +292,8 @@ class VideoReader:
     read at open time (the first frame is decoded then, to learn the rotation and to refuse
     undecodable files early). After iteration, ``truncated`` says whether decoding stopped
     at damage before the end of the file, ``bad_packets`` counts damaged packets skipped on
-    the way and ``decoded`` counts the frames yielded.
+    the way, ``decoded`` counts the frames decoded and ``times`` holds each one's time in
+    seconds (also those :meth:`sampled` skips: variable-frame-rate clips need them).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -412,6 +413,7 @@ class VideoReader:
         stream.thread_type = "AUTO"
         self.truncated = False
         self.decoded = 0
+        self.times: list[float] = []
         last_pts = None
         self.bad_packets = 0
         for frame in self._frames(stream):
@@ -419,6 +421,7 @@ class VideoReader:
             if pts is None:
                 pts = (last_pts + max(int(frame.duration or 0), 1)) if last_pts is not None else info.start_pts
             last_pts = pts
+            self.times.append(float((pts - info.start_pts) * info.time_base))
             if self.decoded % step:
                 self.decoded += 1
                 continue
