@@ -475,3 +475,21 @@ def test_keyframes_get_every_frames_own_time(tmp_path):
     with read_video(MAN) as reader:
         times = [f.time for f in reader]
     assert seen and all(t == times for t in seen)
+
+
+def test_a_clip_that_states_no_length_is_sampled_once_a_second(monkeypatch):
+    import dataclasses
+
+    import mien.clip as clip_module
+
+    def unknown_length(path):
+        reader = read_video(path)
+        reader.info = dataclasses.replace(reader.info, frames=0, duration=0.0, frames_exact=False)
+        return reader
+
+    monkeypatch.setattr(clip_module, "_open", unknown_length)
+    calls = []
+    looked = survey(MAN, progress=lambda done, total: calls.append(total))
+    fps = looked.fps
+    assert looked.frames == 72 and looked.has_face
+    assert len(calls) == len(range(0, 72, round(fps)))  # not every one of the 72 frames

@@ -233,9 +233,12 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE,
         info = reader.info
         fps = float(info.fps) if info.fps else 25.0
         total = info.frames or int(round(info.duration * fps))
-        # A sample a second (at least MIN_SAMPLES in a short clip, at most MAX_SAMPLES).
-        step = max(1, min(int(round(fps / rate)), max(total, 1) // MIN_SAMPLES),
-                   math.ceil(max(total, 1) / MAX_SAMPLES))
+        # A sample a second (at least MIN_SAMPLES in a short clip, at most MAX_SAMPLES);
+        # a stream that states no length at all: a sample a second.
+        if total > 0:
+            step = max(1, min(int(round(fps / rate)), total // MIN_SAMPLES), math.ceil(total / MAX_SAMPLES))
+        else:
+            step = max(1, int(round(fps / rate)))
         samples: list[Sample] = []
         descriptor = None
         candidate = None  # (pixels, face): a first sighting waiting to be confirmed
