@@ -265,6 +265,11 @@ def test_job_file_quirks_of_spreadsheets(tmp_path):
     jobs.write_text("photo\na.jpg\n")
     with pytest.raises(InputError, match="intensty is an option of none"):
         batch.jobs_from(jobs, "edit", tmp_path / "out", {"intensty": 0.5})
+    # An op cell of spaces is the batch's op; a row with an unknown op fails alone.
+    jobs.write_text("photo,op\na.jpg, \nb.jpg,edti\n")
+    planned = batch.jobs_from(jobs, "edit", tmp_path / "out", {"smile": 0.5})
+    assert planned[0].op == "edit" and planned[0].error is None and planned[0].options == {"smile": 0.5}
+    assert "unknown op 'edti'" in planned[1].error
 
 
 def test_complete_means_the_whole_file_decodes(data, tmp_path):

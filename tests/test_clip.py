@@ -474,7 +474,7 @@ def test_keyframes_get_every_frames_own_time(tmp_path):
     edit_video(MAN, tmp_path / "out.mp4", keyframes=line)
     with read_video(MAN) as reader:
         times = [f.time for f in reader]
-    assert seen and all(t == times for t in seen)
+    assert seen and all(list(t) == times for t in seen)
 
 
 def test_a_clip_that_states_no_length_is_sampled_once_a_second(monkeypatch):

@@ -327,11 +327,11 @@ def jobs_from_csv(path: str | os.PathLike, op: str, out_dir: str | os.PathLike,
         if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
             raise InputError(f"{path}, line {line}: more cells than columns; put quotes around a cell that "
                              'holds commas ("12=0.8, 6=0.4")', param="source")
-    used_ops = {(dict(zip(header, cells)).get("op") or op).strip().lower() for _, cells in rows}
+    used_ops = {(dict(zip(header, cells)).get("op") or "").strip().lower() or op for _, cells in rows} & set(OPS)
     batch_wide = {k for k in defaults if k not in ("op",)}
     unused = sorted(k for k in batch_wide
-                    if not any(k in _option_types(o) or k in _FILES[o] for o in used_ops if o in OPS))
-    if unused:
+                    if not any(k in _option_types(o) or k in _FILES[o] for o in used_ops))
+    if unused and used_ops:  # rows with an unknown op fail alone below
         raise InputError(f"{unused[0]} is an option of none of the job file's ops ({', '.join(sorted(used_ops))})",
                          param=unused[0])
     base = path.parent
@@ -730,7 +730,16 @@ def _ray_module():
 
 def _shipped(job: Job, files: Mapping[str, bytes], threads: int) -> tuple[Outcome, bytes | None]:
     """Run ``job`` on a Ray worker from the input files' bytes; returns the outcome and the
-    output's bytes. Files keep their names, so messages read as in a local run."""
+    output's bytes. Files keep their names, so messages read as in a local run. Ray reuses
+    its worker processes for other work: the worker's settings are put back afterwards."""
+    import cv2
+
+    from . import identity
+    from .clip import _numpy_blas
+
+    blas = _numpy_blas()
+    before = (cv2.getNumThreads(), identity.HELPER, logging.getLogger("mien").propagate,
+              int(blas[0]()) if blas else None)
     _worker_setup(threads)
     work = Path(tempfile.mkdtemp(prefix="mien-batch-"))
     try:
@@ -751,6 +760,11 @@ def _shipped(job: Job, files: Mapping[str, bytes], threads: int) -> tuple[Outcom
         return replace(outcome, job=job, message=message), data
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        cv2.setNumThreads(before[0])
+        identity.HELPER = before[1]
+        logging.getLogger("mien").propagate = before[2]
+        if blas and before[3]:
+            blas[1](before[3])
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -112,7 +112,7 @@ class Survey:
     frames: int
     samples: list[Sample]
     identity: np.ndarray | None = None
-    times: list[float] = field(default_factory=list)
+    times: tuple[float, ...] = ()
     pivots: list[Sample] = field(default_factory=list)
     mouth: Sample | None = None
     donor: int | None = None
@@ -303,7 +303,7 @@ def survey(path: str | os.PathLike, *, face: int = 0, rate: float = SURVEY_RATE,
             raise InputError(f"{Path(path).name} shows at most {most_faces} face(s) at once, numbered from 0 "
                              f"from the left; face {face} does not exist", param="face",
                              allowed=f"0 to {most_faces - 1}")
-    result = Survey(fps, n, samples, descriptor, times=list(reader.times))
+    result = Survey(fps, n, samples, descriptor, times=tuple(reader.times))
     if samples:
         result.pivots = pivots.choose(samples)
         # The mouth frame (pivots.mouth_source's choice among the kept crops): pivots
@@ -405,7 +405,9 @@ def edit_video(source: str | os.PathLike, output: str | os.PathLike, *, keyframe
         passthrough: when no face is found anywhere, write an unchanged copy instead of
             refusing.
         quality, lossless, codec: encoder settings (:class:`mien.io.video.VideoWriter`).
-        progress: called with ``(frames done, total)`` after each frame.
+        progress: called with ``(frames done, total)`` after each frame written, and with
+            ``(0, total)`` while the clip is first looked at (the survey); raising from it
+            stops the edit with nothing written.
         **controls: photo-edit controls for the whole clip (``emotion``, ``intensity``,
             ``au``, sliders, ``magnify``, ``keep``, ``neutralize``, ``expression``).
 
