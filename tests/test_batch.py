@@ -85,6 +85,19 @@ def _die_on_boom(job, threads):
     return batch.Outcome(job, "done", 0.0, "")
 
 
+def test_workers_beyond_twice_the_cores_are_capped(tmp_path, monkeypatch, caplog):
+    src = tmp_path / "x.jpg"
+    src.write_bytes(b"x")
+    jobs = [batch.Job(f"j{i}", "edit", {"photo": src}, tmp_path / f"j{i}.jpg") for i in range(50)]
+    used = []
+    monkeypatch.setattr(batch, "_run_local", lambda jobs, pending, workers, recorder: used.append(workers))
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
+    batch.run_batch(jobs, workers=40)
+    assert used == [4] and "40 workers on 2 cores: using 4" in caplog.text
+    batch.run_batch(jobs, workers=3, overwrite=True)
+    assert used[-1] == 3
+
+
 def test_a_dying_worker_fails_only_its_own_job(tmp_path, monkeypatch):
     src = tmp_path / "x.jpg"
     src.write_bytes(b"x")

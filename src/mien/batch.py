@@ -523,6 +523,9 @@ def _run_in_worker(job: Job, threads: int) -> Outcome:
 
 Progress = Callable[[int, int, Outcome], None]
 
+#: Most local worker processes per CPU core (``workers`` beyond it are capped, with a warning).
+MAX_WORKERS_PER_CORE = 2
+
 
 def default_workers(op: str = "edit") -> int:
     """One worker per core, fewer when free memory would not hold them (~1.5 GB per photo
@@ -611,6 +614,11 @@ def run_batch(jobs: Sequence[Job], *, workers: int | None = None, ray: str | Non
                 _run_on_ray(jobs, pending, ray, workers, recorder)
             else:
                 count = workers or default_workers(jobs[pending[0]].op)
+                most = MAX_WORKERS_PER_CORE * (os.cpu_count() or 1)
+                if count > most:
+                    # Each worker loads the models (~300 MB): more than this only thrashes.
+                    log.warning("%d workers on %d cores: using %d", count, os.cpu_count() or 1, most)
+                    count = most
                 _run_local(jobs, pending, min(count, len(pending)), recorder)
     finally:
         recorder.flush(force=True)
