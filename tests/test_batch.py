@@ -315,3 +315,27 @@ def test_a_bug_gets_one_line_in_the_summary_and_its_traceback_in_the_log(tmp_pat
     recorder.flush(force=True)
     assert "ValueError: bug here" in (tmp_path / "s.log").read_text()
     assert summary_rows(tmp_path / "s.csv")["j"]["status"] == "failed"
+
+
+def test_a_shipped_job_works_from_bytes_and_gives_the_worker_back_as_it_was(data, tmp_path):
+    """What a Ray task runs, called here: the photo arrives as bytes, the edit's bytes come
+    back (the same as a local run's), messages name the user's paths, and the process's
+    settings are restored (Ray reuses its workers for other work)."""
+    import logging
+
+    import cv2
+
+    from mien import identity
+
+    photo = data / "london" / "020" / "neutral.jpg"
+    job = batch.Job("a", "edit", {"photo": photo}, tmp_path / "out" / "a.jpg", {"smile": 0.5})
+    before = (cv2.getNumThreads(), identity.HELPER, logging.getLogger("mien").propagate)
+    outcome, data_out = batch._shipped(job, {"photo": photo.read_bytes()}, 1)
+    assert outcome.status == "done" and outcome.job is job
+    direct = mien.edit_files(photo, tmp_path / "direct.jpg", smile=0.5)
+    assert data_out == direct.read_bytes()
+    assert (cv2.getNumThreads(), identity.HELPER, logging.getLogger("mien").propagate) == before
+    broken = batch.Job("b", "edit", {"photo": tmp_path / "mine.jpg"}, tmp_path / "out" / "b.jpg", {"smile": 0.5})
+    outcome, data_out = batch._shipped(broken, {"photo": b"not a photo"}, 1)
+    assert outcome.status == "failed" and data_out is None
+    assert str(tmp_path / "mine.jpg") in outcome.message and "mien-batch-" not in outcome.message
